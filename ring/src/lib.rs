@@ -1,0 +1,25 @@
+//! Descriptor layouts and ring index logic for Intel e1000-family NICs.
+//!
+//! This crate makes no system calls and touches no device. The memory that
+//! holds descriptors is reached only through the [`DescriptorMemory`] trait:
+//! the driver implements it over DMA memory with volatile accesses, and tests
+//! and benchmarks implement it over a plain `Vec` while playing the NIC's side.
+//! That split lets every index rule (wrap-around, free count, batch cleanup) be
+//! tested exhaustively with no hardware at all.
+//!
+//! Data path, TX: the driver writes a [`LegacyTxDesc`] per frame with
+//! [`TxRing::push`], closes the batch with [`TxRing::close_batch`] (which sets
+//! RS on the batch's last descriptor and returns the value for the TDT
+//! doorbell), and later frees whole batches with [`TxRing::reclaim`] once the
+//! NIC has written DD back on a batch's last descriptor.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod desc;
+pub mod memory;
+pub mod tx;
+
+pub use desc::{LegacyTxDesc, TxCmd, TxStatus};
+pub use memory::{DescriptorMemory, VecMemory};
+pub use tx::{Reclaimed, RingSizeError, TxRing};
