@@ -1,0 +1,204 @@
+//! The transmit queue: a TX ring in device-writable DMA memory and one packet
+//! buffer per ring slot in device-read-only DMA memory.
+//!
+//! Safety of the data path rests on three facts: descriptors only ever carry
+//! IOVAs of this queue's own buffers (callers never supply an address); a
+//! buffer is handed to the caller only while its slot is free (the NIC has
+//! completed it, or never had it); and the buffers are mapped read-only for
+//! the device, so a `&mut [u8]` into them is never written behind our back.
+
+use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
+
+use zcnic_ring::{LegacyTxDesc, TxRing};
+
+use super::regs;
+use crate::dma::{DmaDescriptors, DmaRegion};
+use crate::error::Error;
+use crate::mmio::Mmio;
+use crate::vfio::{Container, DmaAccess};
+
+/// Bytes reserved per packet buffer.
+pub const TX_BUFFER_SIZE: usize = 2048;
+/// Largest frame accepted: 1500-byte MTU plus the 14-byte Ethernet header (FCS excluded).
+pub const MAX_FRAME_LEN: usize = 1514;
+/// Smallest frame on the wire without FCS; shorter frames are zero-padded to it
+/// (the 82540EM pads with TCTL.PSP, QEMU does not, so the driver does).
+pub const MIN_FRAME_LEN: usize = 60;
+/// Smallest frame accepted: an Ethernet header.
+pub const ETH_HEADER_LEN: usize = 14;
+
+/// Counters of the transmit path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxStats {
+    /// Frames handed to the NIC.
+    pub frames: u64,
+    /// Bytes handed to the NIC (after padding, without FCS).
+    pub bytes: u64,
+    /// TDT writes.
+    pub doorbells: u64,
+    /// Frames the NIC reported done (DD) and the driver reclaimed.
+    pub completed: u64,
+}
+
+pub(crate) struct TxQueue {
+    ring: TxRing,
+    descs: DmaDescriptors<LegacyTxDesc>,
+    buffers: DmaRegion,
+    stats: TxStats,
+}
+
+impl TxQueue {
+    pub(crate) fn new(container: &Arc<Container>, size: u16) -> Result<TxQueue, Error> {
+        let ring = TxRing::new(size)?;
+        let descs = DmaDescriptors::new(container, usize::from(size))?;
+        let buffers = DmaRegion::new(
+            container,
+            usize::from(size) * TX_BUFFER_SIZE,
+            DmaAccess::DeviceReads,
+        )?;
+        log::debug!(
+            "TX ring: {size} descriptors at IOVA {:#x}, buffers at IOVA {:#x} ({:?})",
+            descs.iova(),
+            buffers.iova(),
+            buffers.page_kind()
+        );
+        Ok(TxQueue {
+            ring,
+            descs,
+            buffers,
+            stats: TxStats::default(),
+        })
+    }
+
+    pub(crate) fn ring_iova(&self) -> u64 {
+        self.descs.iova()
+    }
+
+    pub(crate) fn ring_bytes(&self) -> u32 {
+        self.descs.byte_len() as u32
+    }
+
+    pub(crate) fn stats(&self) -> TxStats {
+        self.stats
+    }
+
+    pub(crate) fn ring(&self) -> &TxRing {
+        &self.ring
+    }
+
+    pub(crate) fn reclaim(&mut self) -> u16 {
+        let r = self.ring.reclaim(&self.descs);
+        self.stats.completed += u64::from(r.count);
+        r.count
+    }
+
+    fn buffer_offset(slot: u16) -> usize {
+        usize::from(slot) * TX_BUFFER_SIZE
+    }
+
+    fn next_buffer(&mut self) -> Option<&mut [u8]> {
+        let slot = self.ring.next_slot()?;
+        Some(
+            self.buffers
+                .device_readonly_bytes_mut(Self::buffer_offset(slot), MAX_FRAME_LEN),
+        )
+    }
+
+    fn push(&mut self, len: usize) -> Result<(), Error> {
+        if !(ETH_HEADER_LEN..=MAX_FRAME_LEN).contains(&len) {
+            return Err(Error::BadFrameLength {
+                len,
+                min: ETH_HEADER_LEN,
+                max: MAX_FRAME_LEN,
+            });
+        }
+        let slot = self.ring.next_slot().ok_or(Error::TxRingFull)?;
+        let offset = Self::buffer_offset(slot);
+        let wire_len = len.max(MIN_FRAME_LEN);
+        if len < MIN_FRAME_LEN {
+            self.buffers
+                .device_readonly_bytes_mut(offset + len, MIN_FRAME_LEN - len)
+                .fill(0);
+        }
+        let iova = self.buffers.iova_at(offset, wire_len);
+        let desc = LegacyTxDesc::single_buffer_frame(iova, wire_len as u16);
+        let pushed = self.ring.push(&mut self.descs, desc);
+        debug_assert_eq!(pushed, Some(slot));
+        self.stats.frames += 1;
+        self.stats.bytes += wire_len as u64;
+        Ok(())
+    }
+
+    fn doorbell(&mut self, regs: &Mmio) {
+        if let Some(tail) = self.ring.close_batch(&mut self.descs) {
+            // Descriptor and buffer writes must be visible to the NIC before
+            // it sees the new tail.
+            fence(Ordering::SeqCst);
+            regs.write32(regs::TDT, u32::from(tail));
+            self.stats.doorbells += 1;
+        }
+    }
+}
+
+/// A batch of frames being built; the NIC's doorbell (TDT) is rung once, when
+/// the batch is sent or dropped.
+///
+/// ```no_run
+/// # fn f(nic: &mut zcnic_driver::Nic) -> Result<(), zcnic_driver::Error> {
+/// let mut batch = nic.tx_batch();
+/// while let Some(buf) = batch.frame_buffer() {
+///     buf[..60].fill(0xff);
+///     batch.push(60)?;
+/// }
+/// batch.send();
+/// # Ok(()) }
+/// ```
+pub struct TxBatch<'a> {
+    pub(crate) queue: &'a mut TxQueue,
+    pub(crate) regs: &'a Mmio,
+}
+
+impl TxBatch<'_> {
+    /// Frames that can still be added to this batch.
+    pub fn room(&self) -> usize {
+        usize::from(self.queue.ring.free())
+    }
+
+    /// The buffer for the next frame (1514 bytes), or `None` if the ring is
+    /// full. Write the frame from byte 0, then call [`push`](Self::push).
+    pub fn frame_buffer(&mut self) -> Option<&mut [u8]> {
+        self.queue.next_buffer()
+    }
+
+    /// Queue the frame written into the last [`frame_buffer`](Self::frame_buffer):
+    /// its first `len` bytes (14 to 1514; frames under 60 bytes are zero-padded).
+    pub fn push(&mut self, len: usize) -> Result<(), Error> {
+        self.queue.push(len)
+    }
+
+    /// Copy `frame` into the next buffer and queue it. A convenience for
+    /// callers that already hold the frame elsewhere (it costs one copy).
+    pub fn push_copy(&mut self, frame: &[u8]) -> Result<(), Error> {
+        let buf = self.queue.next_buffer().ok_or(Error::TxRingFull)?;
+        let n = frame.len();
+        if !(ETH_HEADER_LEN..=MAX_FRAME_LEN).contains(&n) {
+            return Err(Error::BadFrameLength {
+                len: n,
+                min: ETH_HEADER_LEN,
+                max: MAX_FRAME_LEN,
+            });
+        }
+        buf[..n].copy_from_slice(frame);
+        self.queue.push(n)
+    }
+
+    /// Ring the doorbell for the frames pushed so far (dropping the batch does the same).
+    pub fn send(self) {}
+}
+
+impl Drop for TxBatch<'_> {
+    fn drop(&mut self) {
+        self.queue.doorbell(self.regs);
+    }
+}

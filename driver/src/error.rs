@@ -1,0 +1,267 @@
+//! One error type for the driver, one variant per thing a user can act on.
+//! Each message says what is wrong and what to do about it.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::pci::{PciAddress, PciAddressError};
+
+/// A PCI network controller found in sysfs (for "did you mean" messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkController {
+    /// Its address.
+    pub addr: PciAddress,
+    /// PCI vendor ID.
+    pub vendor: u16,
+    /// PCI device ID.
+    pub device: u16,
+    /// Bound kernel driver, if any.
+    pub driver: Option<String>,
+}
+
+/// A device in an IOMMU group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    /// Its address.
+    pub addr: PciAddress,
+    /// Bound kernel driver, if any.
+    pub driver: Option<String>,
+}
+
+struct List<'a, T>(&'a [T]);
+
+impl fmt::Display for List<'_, NetworkController> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return write!(f, "this machine has no PCI network controller");
+        }
+        write!(f, "network controllers on this machine:")?;
+        for n in self.0 {
+            let drv = n.driver.as_deref().unwrap_or("no driver");
+            write!(f, " {} {:04x}:{:04x} ({drv});", n.addr, n.vendor, n.device)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for List<'_, GroupMember> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, m) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(
+                f,
+                "{sep}{} ({})",
+                m.addr,
+                m.driver.as_deref().unwrap_or("no driver")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn bind_hint(addr: &PciAddress) -> String {
+    format!(
+        "bind it with `scripts/bind-vfio.sh bind {addr}`, or by hand: \
+         `modprobe vfio-pci; echo vfio-pci > /sys/bus/pci/devices/{addr}/driver_override; \
+         echo {addr} > /sys/bus/pci/devices/{addr}/driver/unbind; echo {addr} > /sys/bus/pci/drivers_probe`"
+    )
+}
+
+fn supported_list() -> String {
+    crate::e1000::SUPPORTED_DEVICES
+        .iter()
+        .map(|m| {
+            format!(
+                "{:04x}:{:04x} ({}, {})",
+                m.vendor_id, m.device_id, m.name, m.family
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Everything that can go wrong in the driver.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A malformed PCI address.
+    #[error(transparent)]
+    BadPciAddress(#[from] PciAddressError),
+
+    /// Nothing at that PCI address.
+    #[error("no PCI device at {addr}; {}", List(nics))]
+    NoSuchDevice {
+        /// The address asked for.
+        addr: PciAddress,
+        /// The network controllers that do exist.
+        nics: Vec<NetworkController>,
+    },
+
+    /// A device zcnic does not drive.
+    #[error(
+        "{addr} is a {vendor:04x}:{device:04x} device, which zcnic does not drive; supported: {}",
+        supported_list()
+    )]
+    UnsupportedDevice {
+        /// The address.
+        addr: PciAddress,
+        /// Its vendor ID.
+        vendor: u16,
+        /// Its device ID.
+        device: u16,
+    },
+
+    /// The VFIO modules are not loaded.
+    #[error("the vfio-pci kernel module is not loaded{}: run `modprobe vfio-pci` (as root), then bind the NIC to it", .addr.map(|a| format!(" (needed for {a})")).unwrap_or_default())]
+    VfioNotLoaded {
+        /// The device that was asked for, if known.
+        addr: Option<PciAddress>,
+    },
+
+    /// The device belongs to another driver (or none).
+    #[error("{addr} is {}, not to vfio-pci; {}", .driver.as_ref().map(|d| format!("bound to {d}")).unwrap_or_else(|| "not bound to any driver".into()), bind_hint(addr))]
+    NotBoundToVfio {
+        /// The address.
+        addr: PciAddress,
+        /// Its current driver.
+        driver: Option<String>,
+    },
+
+    /// The device has no IOMMU group.
+    #[error("{addr} has no IOMMU group, so the IOMMU is off: enable VT-d (or AMD-Vi) in the firmware and boot with intel_iommu=on (or amd_iommu=on)")]
+    NoIommuGroup {
+        /// The address.
+        addr: PciAddress,
+    },
+
+    /// Other devices in the group are still owned by host drivers.
+    #[error("IOMMU group {group} is not viable: every device in it must be bound to vfio-pci (or to no driver) before any can be used; the group holds {}", List(members))]
+    GroupNotViable {
+        /// The group number.
+        group: u32,
+        /// All devices in the group with their drivers.
+        members: Vec<GroupMember>,
+    },
+
+    /// No permission to open a VFIO file.
+    #[error("no permission to open {}: run as root, or give your user the device (`chown $USER {}`)", .path.display(), .path.display())]
+    PermissionDenied {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// The group is already open in another process.
+    #[error("{} is busy: another process (another zcnic?) has this NIC open; stop it first", .path.display())]
+    GroupBusy {
+        /// The group file.
+        path: PathBuf,
+    },
+
+    /// The kernel's VFIO speaks another API version or lacks Type1v2.
+    #[error("the kernel's VFIO does not offer what zcnic needs: {0}")]
+    VfioUnsupported(String),
+
+    /// BAR0 cannot be used.
+    #[error("BAR0 of {addr} cannot be used: {why}")]
+    BadBar {
+        /// The device.
+        addr: PciAddress,
+        /// Why.
+        why: String,
+    },
+
+    /// Pinning DMA memory failed on the memlock limit.
+    #[error("the memlock limit ({}) is too low to pin {needed} more bytes of DMA memory: raise it with `ulimit -l unlimited` (or LimitMEMLOCK=infinity for a systemd service, or `memlock` in /etc/security/limits.conf), or run as root", .limit.map(|l| format!("{l} bytes")).unwrap_or_else(|| "unknown".into()))]
+    MemlockTooLow {
+        /// The soft RLIMIT_MEMLOCK, if it could be read.
+        limit: Option<u64>,
+        /// Bytes that were being pinned.
+        needed: u64,
+    },
+
+    /// No room left in the IOVA space the IOMMU offers.
+    #[error("no room for {len} more bytes of DMA mappings in the IOMMU's address space")]
+    IovaExhausted {
+        /// The size asked for.
+        len: u64,
+    },
+
+    /// The NIC did not finish its reset.
+    #[error("the NIC did not come out of reset within {ms} ms (CTRL.RST still set): is it in a low-power state or wedged? Try unbinding and rebinding it")]
+    ResetTimeout {
+        /// How long we waited.
+        ms: u64,
+    },
+
+    /// No link.
+    #[error("the NIC's link did not come up within {secs} s: check the cable and the switch port")]
+    LinkDown {
+        /// How long we waited.
+        secs: u64,
+    },
+
+    /// No usable MAC address in RAL0/RAH0 nor in the EEPROM.
+    #[error("the NIC has no valid MAC address (RAL0/RAH0 invalid and EEPROM read gave {0}); its EEPROM may be blank")]
+    NoMacAddress(crate::MacAddress),
+
+    /// A frame of a length the driver cannot send.
+    #[error("a frame of {len} bytes cannot be sent: frames are {min} to {max} bytes (Ethernet header included, FCS excluded)")]
+    BadFrameLength {
+        /// The length given.
+        len: usize,
+        /// Smallest accepted length.
+        min: usize,
+        /// Largest accepted length.
+        max: usize,
+    },
+
+    /// No free TX descriptor: reclaim completed ones first.
+    #[error("the TX ring is full: wait for the NIC to complete frames before pushing more")]
+    TxRingFull,
+
+    /// The NIC stopped completing descriptors.
+    #[error("the NIC did not complete its TX descriptors within {ms} ms ({in_flight} still outstanding, head {head}, tail {tail}): the link may be down or the NIC hung")]
+    TxTimeout {
+        /// How long we waited.
+        ms: u64,
+        /// Descriptors posted and not completed.
+        in_flight: u16,
+        /// TDH as read from the NIC (or u32::MAX if it was out of range).
+        head: u32,
+        /// TDT as last written.
+        tail: u16,
+    },
+
+    /// A ring of an unusable size.
+    #[error("{0}")]
+    RingSize(#[from] zcnic_ring::RingSizeError),
+
+    /// A sysfs file could not be read.
+    #[error("could not {what} ({}): {source}", .path.display())]
+    Sysfs {
+        /// What we were doing.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A system call failed in a way that has no more specific variant.
+    #[error("{what} failed: {source}")]
+    Os {
+        /// What we were doing.
+        what: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn os(what: &'static str) -> impl FnOnce(io::Error) -> Error {
+        move |source| Error::Os { what, source }
+    }
+}

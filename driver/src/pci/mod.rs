@@ -1,0 +1,7 @@
+//! PCI: device addresses, what sysfs says about a device, config-space layout.
+
+mod address;
+pub mod config;
+pub mod sysfs;
+
+pub use address::{PciAddress, PciAddressError};

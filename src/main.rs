@@ -1,0 +1,54 @@
+//! The zcnic command line.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use zcnic_driver::{Nic, NicConfig, PciAddress};
+
+/// zcnic: a userspace VFIO driver for Intel e1000/e1000e NICs.
+#[derive(Parser, Debug)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Open a NIC bound to vfio-pci, bring it up, print what it is, stop it
+    Info {
+        /// PCI address of the NIC (e.g. 0000:00:02.0)
+        #[arg(long, value_name = "BDF")]
+        pci: PciAddress,
+    },
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Info { pci } => {
+            let nic = Nic::open(&pci, &NicConfig::default())
+                .with_context(|| format!("cannot bring up the NIC at {pci}"))?;
+            let m = nic.model();
+            println!("pci:    {pci}");
+            println!(
+                "model:  {:04x}:{:04x} {} ({})",
+                m.vendor_id, m.device_id, m.name, m.family
+            );
+            println!("mac:    {}", nic.mac());
+            println!("link:   {}", if nic.link_up() { "up" } else { "down" });
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zcnic: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
