@@ -1,10 +1,13 @@
 //! The zcnic command line.
 
+mod verify;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use zcnic_driver::{Nic, NicConfig, PciAddress};
+use zcnic_driver::{MacAddress, Nic, NicConfig, PciAddress};
 
 /// zcnic: a userspace VFIO driver for Intel e1000/e1000e NICs.
 #[derive(Parser, Debug)]
@@ -22,6 +25,21 @@ enum Command {
         #[arg(long, value_name = "BDF")]
         pci: PciAddress,
     },
+    /// Check that a capture holds every frame packet-send sent, in order, byte for byte
+    VerifyCapture {
+        /// The pcap file (e.g. from `tcpdump -w` on the peer)
+        #[arg(long, value_name = "FILE")]
+        pcap: PathBuf,
+        /// Frames packet-send was asked to send
+        #[arg(long, value_name = "N")]
+        count: u64,
+        /// Their size in bytes
+        #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(60..=1514))]
+        size: u16,
+        /// The sender's MAC (default: the first frame's source)
+        #[arg(long, value_name = "MAC")]
+        src: Option<MacAddress>,
+    },
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -37,6 +55,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("mac:    {}", nic.mac());
             println!("link:   {}", if nic.link_up() { "up" } else { "down" });
+            Ok(())
+        }
+        Command::VerifyCapture {
+            pcap,
+            count,
+            size,
+            src,
+        } => {
+            println!(
+                "{}",
+                verify::verify_capture(&pcap, count, usize::from(size), src)?
+            );
             Ok(())
         }
     }

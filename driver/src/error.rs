@@ -120,7 +120,7 @@ pub enum Error {
     },
 
     /// The device belongs to another driver (or none).
-    #[error("{addr} is {}, not to vfio-pci; {}", .driver.as_ref().map(|d| format!("bound to {d}")).unwrap_or_else(|| "not bound to any driver".into()), bind_hint(addr))]
+    #[error("{addr} is not bound to vfio-pci ({}); {}", .driver.as_ref().map(|d| format!("its driver is {d}")).unwrap_or_else(|| "it has no driver".into()), bind_hint(addr))]
     NotBoundToVfio {
         /// The address.
         addr: PciAddress,

@@ -310,7 +310,8 @@ mod tests {
         let msg = e.to_string();
         assert!(matches!(e, Error::NotBoundToVfio { .. }));
         assert!(
-            msg.contains("bound to e1000") && msg.contains("driver_override"),
+            msg.contains("not bound to vfio-pci (its driver is e1000)")
+                && msg.contains("driver_override"),
             "{msg}"
         );
     }

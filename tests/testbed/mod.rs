@@ -1,0 +1,282 @@
+//! The Rust side of the QEMU test bed (`scripts/testbed.sh`): boot a guest
+//! with emulated NICs behind an emulated IOMMU, run a command in it, and read
+//! back its exit status, its output, the guest's kernel log and the pcap of
+//! every NIC.
+//!
+//! A missing prerequisite (QEMU, busybox, the guest kernel) fails the test
+//! with the test bed's message, which says to run `scripts/setup.sh`.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Exit status testbed.sh uses when the test bed itself failed.
+const TESTBED_FAILED: i32 = 125;
+/// Exit status testbed.sh uses when the guest gave no status in time.
+const TESTBED_TIMEOUT: i32 = 124;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn testbed_script() -> PathBuf {
+    repo_root().join("scripts/testbed.sh")
+}
+
+/// Where the static guest binaries are (also runnable on the host).
+pub fn guest_bin(name: &str) -> PathBuf {
+    ensure_built();
+    let target = std::env::var_os("ZCNIC_GUEST_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/guest"));
+    let release = target.join("x86_64-unknown-linux-gnu/release");
+    let bin = release.join(name);
+    if bin.exists() {
+        bin
+    } else {
+        release.join("examples").join(name)
+    }
+}
+
+/// Build the static guest binaries once per test process.
+fn ensure_built() {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = BUILT.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(testbed_script())
+            .arg("--build-only")
+            .output()
+            .map_err(|e| format!("cannot run scripts/testbed.sh: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "building the static guest binaries failed (exit {:?}):\n{}{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Which guest kernel to boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// Debian's cloud kernel: boots fast, has no e1000 driver of its own.
+    Cloud,
+    /// Debian's full kernel: has e1000/e1000e (for kernel-owned peers).
+    Full,
+}
+
+/// A guest to boot.
+#[derive(Debug, Clone)]
+pub struct Guest {
+    name: String,
+    nics: Vec<&'static str>,
+    kernel: Kernel,
+    hugepages: u32,
+    bind: bool,
+    timeout_secs: u32,
+}
+
+impl Guest {
+    /// A guest for test `name` (its results go to a folder of that name).
+    pub fn new(name: &str) -> Guest {
+        Guest {
+            name: name.to_string(),
+            nics: Vec::new(),
+            kernel: Kernel::Cloud,
+            hugepages: 16,
+            bind: true,
+            timeout_secs: 240,
+        }
+    }
+
+    /// Add an emulated NIC: "e1000" or "e1000e".
+    pub fn nic(mut self, model: &'static str) -> Guest {
+        self.nics.push(model);
+        self
+    }
+
+    /// Boot this kernel.
+    pub fn kernel(mut self, kernel: Kernel) -> Guest {
+        self.kernel = kernel;
+        self
+    }
+
+    /// Reserve this many 2 MiB hugepages in the guest.
+    pub fn hugepages(mut self, n: u32) -> Guest {
+        self.hugepages = n;
+        self
+    }
+
+    /// Leave the NICs unbound instead of binding them to vfio-pci.
+    pub fn unbound(mut self) -> Guest {
+        self.bind = false;
+        self
+    }
+
+    /// Boot, run `command` (a shell command; `$NIC0`, `$MAC0`... are set), shut down.
+    pub fn run(&self, command: &str) -> GuestRun {
+        ensure_built();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("testbed")
+            .join(&self.name);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create the results folder");
+        let mut cmd = Command::new("bash");
+        cmd.arg(testbed_script())
+            .arg("--no-build")
+            .arg("--out")
+            .arg(&dir);
+        for nic in &self.nics {
+            cmd.arg("--nic").arg(nic);
+        }
+        cmd.arg("--kernel").arg(match self.kernel {
+            Kernel::Cloud => "cloud",
+            Kernel::Full => "full",
+        });
+        cmd.arg("--hugepages").arg(self.hugepages.to_string());
+        cmd.arg("--timeout").arg(self.timeout_secs.to_string());
+        if !self.bind {
+            cmd.arg("--no-bind");
+        }
+        cmd.arg("--").arg(command);
+        let out = cmd.output().expect("run scripts/testbed.sh");
+        let code = out.status.code().unwrap_or(-1);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let read = |f: &str| fs::read_to_string(dir.join(f)).unwrap_or_default();
+        match code {
+            TESTBED_FAILED => panic!(
+                "the QEMU test bed could not run (exit 125): {stderr}\n\
+                 If something is missing, run scripts/setup.sh. Results in {}",
+                dir.display()
+            ),
+            TESTBED_TIMEOUT => panic!(
+                "the guest gave no exit status (timeout or crash): {stderr}\nconsole:\n{}",
+                tail(&read("console.log"), 60)
+            ),
+            _ => {}
+        }
+        let run = GuestRun {
+            status: code,
+            output: read("output.log"),
+            dmesg: read("dmesg.log"),
+            dir,
+            nic_count: self.nics.len(),
+        };
+        run.assert_no_dmar_faults();
+        run
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// What a guest run left behind.
+#[derive(Debug)]
+pub struct GuestRun {
+    /// The command's exit status.
+    pub status: i32,
+    /// What the command printed (stdout and stderr).
+    pub output: String,
+    /// The guest kernel's log, taken after the command.
+    pub dmesg: String,
+    /// Where the files are.
+    pub dir: PathBuf,
+    nic_count: usize,
+}
+
+/// Lines of a kernel log that report an IOMMU (DMAR) fault.
+pub fn dmar_faults(dmesg: &str) -> Vec<&str> {
+    dmesg
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("dmar")
+                && (l.contains("handling fault")
+                    || l.contains("fault addr")
+                    || l.contains("fault reason")
+                    || l.contains("[dma read")
+                    || l.contains("[dma write")
+                    || l.contains("pte read access")
+                    || l.contains("pte write access"))
+        })
+        .collect()
+}
+
+impl GuestRun {
+    /// Frames captured on NIC `i` (both directions), in order.
+    pub fn frames(&self, i: usize) -> Vec<Vec<u8>> {
+        assert!(i < self.nic_count, "the guest has {} NICs", self.nic_count);
+        read_pcap(&self.dir.join(format!("nic{i}.pcap")))
+    }
+
+    /// Fail with the context needed to debug, unless the command exited `code`.
+    pub fn assert_status(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.status,
+            code,
+            "guest command exited {} (wanted {code}); output:\n{}\n-- results in {}",
+            self.status,
+            self.output,
+            self.dir.display()
+        );
+        self
+    }
+
+    fn assert_no_dmar_faults(&self) {
+        let faults = dmar_faults(&self.dmesg);
+        assert!(
+            faults.is_empty(),
+            "the guest kernel logged IOMMU faults (the NIC touched memory it was not given):\n{}\n-- results in {}",
+            faults.join("\n"),
+            self.dir.display()
+        );
+        assert!(
+            !self.dmesg.is_empty(),
+            "no guest kernel log was captured; see {}",
+            self.dir.display()
+        );
+    }
+}
+
+/// Every packet in a pcap file.
+pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let file = fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut reader = pcap_file::pcap::PcapReader::new(file)
+        .unwrap_or_else(|e| panic!("{} is not a pcap file: {e}", path.display()));
+    let mut frames = Vec::new();
+    while let Some(pkt) = reader.next_packet() {
+        let pkt = pkt.unwrap_or_else(|e| panic!("corrupt packet in {}: {e}", path.display()));
+        assert_eq!(
+            pkt.data.len() as u32,
+            pkt.orig_len,
+            "truncated capture in {}",
+            path.display()
+        );
+        frames.push(pkt.data.into_owned());
+    }
+    frames
+}
+
+#[test]
+fn dmar_fault_lines_are_recognised() {
+    let log = "[    0.100000] DMAR: Host address width 39\n\
+               [    0.200000] DMAR: Intel(R) Virtualization Technology for Directed I/O\n\
+               [    0.300000] DMAR-IR: Enabled IRQ remapping in x2apic mode\n\
+               [    5.000000] DMAR: DRHD: handling fault status reg 2\n\
+               [    5.000001] DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7f0000 [fault reason 0x06] PTE Read access is not set\n";
+    let faults = dmar_faults(log);
+    assert_eq!(faults.len(), 2, "{faults:?}");
+    assert!(dmar_faults(&log.lines().take(3).collect::<Vec<_>>().join("\n")).is_empty());
+}
