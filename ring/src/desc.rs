@@ -100,3 +100,81 @@ mod tests {
         assert!(!d.is_done());
     }
 }
+
+/// Bits of the legacy RX descriptor's STATUS field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxStatus;
+
+impl RxStatus {
+    /// Descriptor done: the NIC has written a frame (or part of one) here.
+    pub const DD: u8 = 1 << 0;
+    /// End of packet: this descriptor holds the frame's last bytes.
+    pub const EOP: u8 = 1 << 1;
+    /// Ignore checksum indication.
+    pub const IXSM: u8 = 1 << 2;
+}
+
+/// Bits of the legacy RX descriptor's ERRORS field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxErrors;
+
+impl RxErrors {
+    /// CRC or alignment error.
+    pub const CE: u8 = 1 << 0;
+    /// Symbol error.
+    pub const SE: u8 = 1 << 1;
+    /// Sequence error.
+    pub const SEQ: u8 = 1 << 2;
+    /// Carrier extension error.
+    pub const CXE: u8 = 1 << 4;
+    /// RX data error.
+    pub const RXE: u8 = 1 << 7;
+    /// The errors that make a frame unusable (TCP/IP checksum errors are not
+    /// among them: zcnic does not ask the NIC to check those).
+    pub const FRAME_ERRORS: u8 = Self::CE | Self::SE | Self::SEQ | Self::CXE | Self::RXE;
+}
+
+/// The legacy receive descriptor, 16 bytes. Software writes `buffer_addr`
+/// (an IOVA) and clears the rest; the NIC writes everything after it back.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LegacyRxDesc {
+    /// IOVA of the receive buffer.
+    pub buffer_addr: u64,
+    /// Bytes the NIC wrote into the buffer.
+    pub length: u16,
+    /// Packet checksum (unused by zcnic).
+    pub csum: u16,
+    /// Status bits, see [`RxStatus`].
+    pub status: u8,
+    /// Error bits, see [`RxErrors`].
+    pub errors: u8,
+    /// VLAN tag (unused by zcnic).
+    pub special: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<LegacyRxDesc>() == 16);
+
+impl LegacyRxDesc {
+    /// A descriptor handing `buffer_addr` to the NIC, with every write-back field cleared.
+    pub fn empty(buffer_addr: u64) -> Self {
+        LegacyRxDesc {
+            buffer_addr,
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod rx_tests {
+    use super::*;
+
+    #[test]
+    fn rx_field_offsets_match_the_manual() {
+        assert_eq!(core::mem::offset_of!(LegacyRxDesc, length), 8);
+        assert_eq!(core::mem::offset_of!(LegacyRxDesc, csum), 10);
+        assert_eq!(core::mem::offset_of!(LegacyRxDesc, status), 12);
+        assert_eq!(core::mem::offset_of!(LegacyRxDesc, errors), 13);
+        assert_eq!(core::mem::offset_of!(LegacyRxDesc, special), 14);
+    }
+}

@@ -12,14 +12,22 @@
 //! RS on the batch's last descriptor and returns the value for the TDT
 //! doorbell), and later frees whole batches with [`TxRing::reclaim`] once the
 //! NIC has written DD back on a batch's last descriptor.
+//!
+//! Data path, RX: every descriptor but one carries a buffer for the NIC.
+//! [`RxRing::next_completed`] checks the next descriptor for DD, validates what
+//! the NIC wrote back (length, EOP, error bits) and says which slot holds a
+//! good frame or why it was dropped; [`RxRing::refill`] hands the processed
+//! slots back and returns the value for the single RDT doorbell of the batch.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod desc;
 pub mod memory;
+pub mod rx;
 pub mod tx;
 
-pub use desc::{LegacyTxDesc, TxCmd, TxStatus};
+pub use desc::{LegacyRxDesc, LegacyTxDesc, RxErrors, RxStatus, TxCmd, TxStatus};
 pub use memory::{DescriptorMemory, VecMemory};
+pub use rx::{RxCompletion, RxDrop, RxRing};
 pub use tx::{Reclaimed, RingSizeError, TxRing};
