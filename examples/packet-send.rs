@@ -108,7 +108,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     println!(
         "doorbells: {}, NIC's own count of good packets transmitted: {}",
         stats.doorbells,
-        nic.hw_tx_packets()
+        nic.hw_stats().good_packets_tx
     );
     Ok(())
 }

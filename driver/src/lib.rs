@@ -46,7 +46,9 @@ pub mod mmio;
 pub mod pci;
 pub mod vfio;
 
-pub use e1000::{DeviceModel, Nic, NicConfig, TxBatch, TxStats, SUPPORTED_DEVICES};
+pub use e1000::{
+    Counters, DeviceModel, HwStats, Nic, NicConfig, RxStats, TxBatch, TxStats, SUPPORTED_DEVICES,
+};
 pub use error::Error;
 pub use mac::MacAddress;
 pub use pci::PciAddress;

@@ -4,4 +4,4 @@
 pub mod iova;
 mod region;
 
-pub use region::{DmaDescriptors, DmaRegion, PageKind};
+pub use region::{DescriptorView, DmaRegion, PageKind};

@@ -160,6 +160,17 @@ impl DmaRegion {
         unsafe { self.ptr.as_ptr().add(offset) }
     }
 
+    /// Copy `out.len()` bytes at `offset` out of the region, through a raw
+    /// pointer: memory the device may write is never turned into a Rust
+    /// reference, so even a misbehaving device cannot break Rust's aliasing
+    /// rules (it could only make the copy hold garbage).
+    pub(crate) fn copy_out(&self, offset: usize, out: &mut [u8]) {
+        let p = self.ptr_at(offset, out.len());
+        // SAFETY: in bounds (ptr_at); `out` is a distinct Rust buffer, so the
+        // ranges cannot overlap.
+        unsafe { std::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) }
+    }
+
     /// A mutable view of bytes the device may only read.
     ///
     /// Only offered for [`DmaAccess::DeviceReads`] regions: the IOMMU stops
@@ -197,33 +208,46 @@ impl Drop for DmaRegion {
     }
 }
 
-/// A ring of `D` descriptors in device-writable DMA memory, accessed only
-/// with volatile reads and writes (the NIC changes them behind our back).
+/// A ring of `D` descriptors inside a device-writable DMA region, accessed
+/// only with volatile reads and writes (the NIC changes them behind our back).
+/// A view is cheap: the driver makes one for each ring operation, so the TX
+/// and RX rings can share one region without sharing ownership of it.
 #[derive(Debug)]
-pub struct DmaDescriptors<D> {
-    region: DmaRegion,
+pub struct DescriptorView<'a, D> {
+    region: &'a DmaRegion,
+    offset: usize,
     count: usize,
     _desc: PhantomData<D>,
 }
 
-impl<D: Copy> DmaDescriptors<D> {
-    /// `count` zeroed descriptors in a new device-writable region.
-    pub fn new(container: &Arc<Container>, count: usize) -> Result<Self, Error> {
-        let bytes = count * std::mem::size_of::<D>();
-        let region = DmaRegion::new(container, bytes, DmaAccess::DeviceReadsWrites)?;
-        Ok(DmaDescriptors {
+impl<'a, D: Copy> DescriptorView<'a, D> {
+    /// `count` descriptors at byte `offset` of `region`.
+    ///
+    /// Panics if they do not fit, are misaligned, or the region is
+    /// device-read-only (the NIC must be able to write status back).
+    pub fn new(region: &'a DmaRegion, offset: usize, count: usize) -> Self {
+        let size = std::mem::size_of::<D>();
+        assert_eq!(
+            region.access,
+            DmaAccess::DeviceReadsWrites,
+            "descriptors must be device-writable"
+        );
+        assert_eq!(offset % 128, 0, "rings are 128-byte aligned");
+        let _ = region.ptr_at(offset, count * size);
+        DescriptorView {
             region,
+            offset,
             count,
             _desc: PhantomData,
-        })
+        }
     }
 
-    /// IOVA of the first descriptor (for TDBAL/TDBAH).
+    /// IOVA of the first descriptor (for the base address registers).
     pub fn iova(&self) -> u64 {
-        self.region.iova()
+        self.region.iova_at(self.offset, self.byte_len())
     }
 
-    /// Size of the ring in bytes (for TDLEN).
+    /// Size of the ring in bytes (for the length register).
     pub fn byte_len(&self) -> usize {
         self.count * std::mem::size_of::<D>()
     }
@@ -235,25 +259,27 @@ impl<D: Copy> DmaDescriptors<D> {
             self.count
         );
         let size = std::mem::size_of::<D>();
-        self.region.ptr_at(index * size, size).cast()
+        self.region.ptr_at(self.offset + index * size, size).cast()
     }
 }
 
-impl<D: Copy> DescriptorMemory<D> for DmaDescriptors<D> {
+impl<D: Copy> DescriptorMemory<D> for DescriptorView<'_, D> {
     fn len(&self) -> usize {
         self.count
     }
 
     fn read(&self, index: usize) -> D {
         let p = self.slot(index);
-        // SAFETY: in bounds (slot); the region start is page-aligned and D's
-        // size divides it, so `p` is aligned; volatile because the NIC writes it.
+        // SAFETY: in bounds (slot); the offset is 128-byte aligned and D's
+        // size divides 128, so `p` is aligned; volatile because the NIC writes it.
         unsafe { p.read_volatile() }
     }
 
     fn write(&mut self, index: usize, desc: D) {
         let p = self.slot(index);
-        // SAFETY: as in read; the ring logic only writes slots the NIC does not own.
+        // SAFETY: as in read. The memory is only ever reached through raw
+        // pointers, so writing through a shared view aliases no reference; the
+        // ring logic writes only slots the NIC does not own.
         unsafe { p.write_volatile(desc) }
     }
 }

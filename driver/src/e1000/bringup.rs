@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::models::DeviceModel;
-use super::regs::{self, ctrl, ctrl_ext, rah, status, tctl, txdctl};
+use super::regs::{self, ctrl, ctrl_ext, rah, rctl, stats, status, tctl, txdctl};
 use crate::error::Error;
 use crate::mac::MacAddress;
 use crate::mmio::Mmio;
@@ -146,6 +146,62 @@ pub fn configure_tx(regs: &Mmio, model: &DeviceModel, ring_iova: u64, ring_bytes
         regs.write32(regs::TARC0, regs.read32(regs::TARC0) | regs::TARC0_ENABLE);
     }
     regs.write32(regs::TXDCTL, dctl);
+}
+
+/// Program the RX ring, leaving RCTL.EN off (the ring is filled and RDT
+/// written before the receiver is enabled).
+pub fn configure_rx(regs: &Mmio, ring_iova: u64, ring_bytes: u32) {
+    regs.write32(regs::RCTL, 0);
+    regs.write32(regs::RDBAL, ring_iova as u32);
+    regs.write32(regs::RDBAH, (ring_iova >> 32) as u32);
+    regs.write32(regs::RDLEN, ring_bytes);
+    regs.write32(regs::RDH, 0);
+    regs.write32(regs::RDT, 0);
+    // No per-frame delay: moderation is ITR's job.
+    regs.write32(regs::RDTR, 0);
+    regs.write32(regs::RADV, 0);
+}
+
+/// Turn the receiver on: broadcast and our own unicast address (everything
+/// with `promiscuous`), CRC stripped, 2 KiB buffers, long frames refused.
+///
+/// On QEMU's e1000 every RCTL write starts a one-second (virtual time) pause
+/// of the receiver, so this is written exactly once per bring-up.
+pub fn enable_rx(regs: &Mmio, promiscuous: bool) {
+    let mut r = rctl::EN | rctl::BAM | rctl::SECRC;
+    if promiscuous {
+        r |= rctl::UPE | rctl::MPE;
+    }
+    regs.write32(regs::RCTL, r);
+}
+
+/// Interrupt moderation: at most one interrupt per ITR_DEFAULT * 256 ns.
+pub fn set_interrupt_throttle(regs: &Mmio) {
+    regs.write32(regs::ITR, regs::ITR_DEFAULT);
+}
+
+/// Read every statistics register once, so that counting starts from zero
+/// (they clear on read).
+pub fn clear_statistics(regs: &Mmio) {
+    for r in [
+        stats::CRCERRS,
+        stats::MPC,
+        stats::GPRC,
+        stats::BPRC,
+        stats::MPRC,
+        stats::GPTC,
+        stats::GORCL,
+        stats::GORCH,
+        stats::GOTCL,
+        stats::GOTCH,
+        stats::RNBC,
+        stats::RUC,
+        stats::ROC,
+        stats::TPR,
+        stats::TPT,
+    ] {
+        let _ = regs.read32(r);
+    }
 }
 
 /// Turn the transmitter on.

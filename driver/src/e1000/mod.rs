@@ -1,8 +1,14 @@
 //! The Intel e1000 family: the 82540EM ("e1000") and the 82574L ("e1000e").
+//!
+//! A [`Nic`] owns everything the NIC can reach: one device-writable DMA
+//! region holding both descriptor rings and the receive buffers, and the
+//! transmit buffers in a region the device may only read.
 
 mod bringup;
 mod models;
 pub mod regs;
+mod rx;
+mod stats;
 mod tx;
 
 use std::time::{Duration, Instant};
@@ -10,23 +16,36 @@ use std::time::{Duration, Instant};
 use vfio_bindings::bindings::vfio::VFIO_PCI_BAR0_REGION_INDEX;
 
 pub use models::{DeviceModel, EerdLayout, SUPPORTED_DEVICES};
+pub use rx::{RxStats, RX_BUFFER_SIZE};
+pub use stats::HwStats;
 pub use tx::{TxBatch, TxStats, ETH_HEADER_LEN, MAX_FRAME_LEN, MIN_FRAME_LEN, TX_BUFFER_SIZE};
 
+use crate::dma::DmaRegion;
 use crate::error::Error;
 use crate::mac::MacAddress;
 use crate::mmio::Mmio;
 use crate::pci::{config, sysfs::Sysfs, PciAddress};
-use crate::vfio::{Device, Group};
+use crate::vfio::{Device, DmaAccess, Group, Interrupt, IrqMode};
+use regs::icr;
+use rx::RxQueue;
 use tx::TxQueue;
 
 /// Size of BAR0 on both parts.
 const BAR0_SIZE: u64 = 128 * 1024;
+
+/// After the last sign of traffic, keep polling this long before going to
+/// sleep on the interrupt: while frames flow, waiting costs no syscalls.
+const POLL_WINDOW: Duration = Duration::from_micros(200);
 
 /// How to bring a NIC up.
 #[derive(Debug, Clone)]
 pub struct NicConfig {
     /// TX descriptors (a multiple of 8, 8 to 4096).
     pub tx_ring_size: u16,
+    /// RX descriptors (a multiple of 8, 8 to 4096).
+    pub rx_ring_size: u16,
+    /// Receive every unicast and multicast frame, not only ours and broadcasts.
+    pub promiscuous: bool,
     /// How long to wait for the link to come up.
     pub link_timeout: Duration,
 }
@@ -35,7 +54,46 @@ impl Default for NicConfig {
     fn default() -> Self {
         NicConfig {
             tx_ring_size: 512,
+            rx_ring_size: 512,
+            promiscuous: false,
             link_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counters kept by the driver.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Transmit path.
+    pub tx: TxStats,
+    /// Receive path.
+    pub rx: RxStats,
+    /// Interrupts taken (eventfd signals).
+    pub interrupts: u64,
+    /// Link status changes seen (LSC).
+    pub link_changes: u64,
+}
+
+/// Where each ring lives in the device-writable region.
+struct RingLayout {
+    tx_desc: usize,
+    rx_desc: usize,
+    rx_buffers: usize,
+    total: usize,
+}
+
+impl RingLayout {
+    fn new(tx_size: u16, rx_size: u16) -> RingLayout {
+        let page = |n: usize| n.div_ceil(4096) * 4096;
+        let tx_desc = 0;
+        let rx_desc = page(usize::from(tx_size) * 16);
+        let rx_buffers = rx_desc + page(usize::from(rx_size) * 16);
+        let total = rx_buffers + usize::from(rx_size) * RX_BUFFER_SIZE;
+        RingLayout {
+            tx_desc,
+            rx_desc,
+            rx_buffers,
+            total,
         }
     }
 }
@@ -46,17 +104,23 @@ impl Default for NicConfig {
 /// mastering off) before any memory the NIC could reach is unmapped and freed.
 pub struct Nic {
     // Field order is drop order: the DMA memory goes (after Drop::drop has
-    // stopped the NIC) before the register mapping and the device.
+    // stopped the NIC) before the interrupt, the register mapping and the device.
+    rings: DmaRegion,
     tx: TxQueue,
+    rx: RxQueue,
+    irq: Interrupt,
     regs: Mmio,
     device: Device,
     model: &'static DeviceModel,
     mac: MacAddress,
-    hw_tx_packets: u64,
+    hw_stats: HwStats,
+    interrupts: u64,
+    link_changes: u64,
+    last_activity: Instant,
 }
 
 impl Nic {
-    /// Open the NIC at `addr` through VFIO and bring it up, ready to send.
+    /// Open the NIC at `addr` through VFIO and bring it up, ready to send and receive.
     pub fn open(addr: &PciAddress, config: &NicConfig) -> Result<Nic, Error> {
         Self::open_with_sysfs(addr, config, &Sysfs::default())
     }
@@ -80,14 +144,29 @@ impl Nic {
         bringup::quiesce(&regs);
         bringup::reset(&regs)?;
 
-        let tx = TxQueue::new(&container, cfg.tx_ring_size)?;
+        let layout = RingLayout::new(cfg.tx_ring_size, cfg.rx_ring_size);
+        let rings = DmaRegion::new(&container, layout.total, DmaAccess::DeviceReadsWrites)?;
+        let tx = TxQueue::new(&container, cfg.tx_ring_size, layout.tx_desc)?;
+        let rx = RxQueue::new(cfg.rx_ring_size, layout.rx_desc, layout.rx_buffers)?;
+        log::debug!(
+            "rings at IOVA {:#x} ({:?})",
+            rings.iova(),
+            rings.page_kind()
+        );
+        let irq = Interrupt::enable(&device)?;
         let mut nic = Nic {
+            rings,
             tx,
+            rx,
+            irq,
             regs,
             device,
             model,
             mac: MacAddress::default(),
-            hw_tx_packets: 0,
+            hw_stats: HwStats::default(),
+            interrupts: 0,
+            link_changes: 0,
+            last_activity: Instant::now(),
         };
         // From here on, an error drops `nic`, which stops the NIC first.
         nic.bring_up(cfg)?;
@@ -99,17 +178,25 @@ impl Nic {
         bringup::setup_link(regs, self.model);
         self.mac = bringup::read_and_program_mac(regs, self.model)?;
         bringup::clear_multicast_table(regs);
-        bringup::configure_tx(regs, self.model, self.tx.ring_iova(), self.tx.ring_bytes());
-        // Clear-on-read statistics start from zero for this run.
-        let _ = (regs.read32(regs::GPTC), regs.read32(regs::TPT));
+        let tx_view = self.tx.descriptors(&self.rings);
+        bringup::configure_tx(regs, self.model, tx_view.iova(), tx_view.byte_len() as u32);
+        let rx_view = self.rx.descriptors(&self.rings);
+        bringup::configure_rx(regs, rx_view.iova(), rx_view.byte_len() as u32);
+        let rdt = self.rx.init(&self.rings);
+        regs.write32(regs::RDT, u32::from(rdt));
+        bringup::set_interrupt_throttle(regs);
+        bringup::clear_statistics(regs);
         bringup::wait_for_link(regs, cfg.link_timeout)?;
         self.device.update_command(config::COMMAND_BUS_MASTER, 0)?;
         bringup::enable_tx(regs);
+        bringup::enable_rx(regs, cfg.promiscuous);
         log::info!(
-            "{}: up, MAC {}, link up, TX ring of {}",
+            "{}: up, MAC {}, link up, TX ring {}, RX ring {}, interrupts via {:?}",
             self.device.addr(),
             self.mac,
-            self.tx.ring().size()
+            self.tx.ring().size(),
+            self.rx.ring().size(),
+            self.irq.mode()
         );
         Ok(())
     }
@@ -129,23 +216,32 @@ impl Nic {
         self.device.addr()
     }
 
+    /// How interrupts reach us (INTx on the 82540EM, MSI on the 82574L).
+    pub fn irq_mode(&self) -> IrqMode {
+        self.irq.mode()
+    }
+
     /// Whether the link is up now.
     pub fn link_up(&self) -> bool {
         bringup::link_up(&self.regs)
     }
 
+    // ---- transmit ----
+
     /// Start a batch of frames; completed descriptors are reclaimed first.
     pub fn tx_batch(&mut self) -> TxBatch<'_> {
-        self.tx.reclaim();
+        self.tx.reclaim(&self.rings);
+        self.last_activity = Instant::now();
         TxBatch {
             queue: &mut self.tx,
+            rings: &self.rings,
             regs: &self.regs,
         }
     }
 
     /// Reclaim descriptors the NIC has completed; returns how many.
     pub fn reclaim_tx(&mut self) -> u16 {
-        self.tx.reclaim()
+        self.tx.reclaim(&self.rings)
     }
 
     /// Frames handed to the NIC and not yet reclaimed as done.
@@ -155,57 +251,141 @@ impl Nic {
 
     /// Wait until at least one TX descriptor is free; returns how many are.
     pub fn wait_tx_room(&mut self, timeout: Duration) -> Result<u16, Error> {
-        self.poll_tx(timeout, |ring| ring.free() > 0)?;
+        let ready = self.wait_until(icr::TXDW, timeout, |nic| {
+            nic.tx.reclaim(&nic.rings);
+            nic.tx.ring().free() > 0
+        })?;
+        if !ready {
+            return Err(self.tx_timeout(timeout));
+        }
         Ok(self.tx.ring().free())
     }
 
     /// Wait until the NIC has completed every frame handed to it.
     pub fn wait_tx_done(&mut self, timeout: Duration) -> Result<(), Error> {
-        self.poll_tx(timeout, |ring| ring.in_flight() == 0)
+        let ready = self.wait_until(icr::TXDW, timeout, |nic| {
+            nic.tx.reclaim(&nic.rings);
+            nic.tx.ring().in_flight() == 0
+        })?;
+        if !ready {
+            return Err(self.tx_timeout(timeout));
+        }
+        Ok(())
     }
 
-    /// Reclaim until `done` holds or `timeout` passes. Spins briefly, then
-    /// sleeps between polls (interrupt-driven waiting is a later step).
-    fn poll_tx(
+    fn tx_timeout(&self, timeout: Duration) -> Error {
+        let head = self.regs.read32(regs::TDH);
+        Error::TxTimeout {
+            ms: timeout.as_millis() as u64,
+            in_flight: self.tx.ring().in_flight(),
+            head: self.tx.ring().check_head(head).map_or(u32::MAX, u32::from),
+            tail: self.tx.ring().next_to_use(),
+        }
+    }
+
+    // ---- receive ----
+
+    /// Hand up to `max` received frames to `on_frame` (each checked: length
+    /// within its buffer, EOP set, no error bits; bad ones are dropped and
+    /// counted) and give their buffers back to the NIC with one RDT write.
+    /// Returns how many frames were delivered; never waits.
+    pub fn rx_burst(&mut self, max: usize, on_frame: impl FnMut(&[u8])) -> usize {
+        let n = self.rx.burst(&self.rings, &self.regs, max, on_frame);
+        if n > 0 {
+            self.last_activity = Instant::now();
+        }
+        n
+    }
+
+    /// Wait up to `timeout` for a received frame. Returns whether one is ready.
+    /// While traffic flows this polls; when the line goes quiet it sleeps on
+    /// the NIC's interrupt, so an idle receiver costs almost no CPU.
+    pub fn wait_rx(&mut self, timeout: Duration) -> Result<bool, Error> {
+        self.wait_until(icr::RXT0 | icr::RXO | icr::RXDMT0, timeout, |nic| {
+            nic.rx.has_completed(&nic.rings)
+        })
+    }
+
+    // ---- waiting ----
+
+    /// Wait until `ready` holds or `timeout` passes; returns whether it holds.
+    /// Polls for POLL_WINDOW after the last activity, then arms the interrupt
+    /// `causes` (plus link changes) and sleeps on the eventfd.
+    fn wait_until(
         &mut self,
+        causes: u32,
         timeout: Duration,
-        done: impl Fn(&zcnic_ring::TxRing) -> bool,
-    ) -> Result<(), Error> {
-        let start = Instant::now();
-        let mut polls = 0u32;
+        ready: impl Fn(&mut Nic) -> bool,
+    ) -> Result<bool, Error> {
+        let deadline = Instant::now() + timeout;
         loop {
-            self.tx.reclaim();
-            if done(self.tx.ring()) {
-                return Ok(());
+            if ready(self) {
+                self.last_activity = Instant::now();
+                return Ok(true);
             }
-            if start.elapsed() > timeout {
-                let head = self.regs.read32(regs::TDH);
-                let head = self.tx.ring().check_head(head).map_or(u32::MAX, u32::from);
-                return Err(Error::TxTimeout {
-                    ms: timeout.as_millis() as u64,
-                    in_flight: self.tx.ring().in_flight(),
-                    head,
-                    tail: self.tx.ring().next_to_use(),
-                });
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
             }
-            polls += 1;
-            if polls < 1000 {
+            if now.duration_since(self.last_activity) < POLL_WINDOW {
                 std::hint::spin_loop();
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
+                continue;
+            }
+            // Clear causes left from the polling phase, then look once more:
+            // whatever happens after this check sets a cause that the IMS
+            // write below turns into an interrupt, so no wake-up is lost.
+            self.service_interrupt_causes();
+            if ready(self) {
+                continue;
+            }
+            self.regs.write32(regs::IMS, causes | icr::LSC);
+            let signalled = self.irq.wait(deadline - now);
+            self.regs.write32(regs::IMC, u32::MAX);
+            let signalled = signalled?;
+            // Reading ICR deasserts the interrupt; only then may INTx be unmasked.
+            self.service_interrupt_causes();
+            if signalled > 0 {
+                self.interrupts += signalled;
+                self.irq.unmask(&self.device)?;
             }
         }
     }
+
+    /// Read (and so clear) ICR, noting link changes.
+    fn service_interrupt_causes(&mut self) -> u32 {
+        let causes = self.regs.read32(regs::ICR);
+        if causes & icr::LSC != 0 {
+            self.link_changes += 1;
+            log::info!(
+                "{}: link {}",
+                self.device.addr(),
+                if self.link_up() { "up" } else { "down" }
+            );
+        }
+        causes
+    }
+
+    // ---- counters ----
 
     /// Transmit-path counters kept by the driver.
     pub fn tx_stats(&self) -> TxStats {
         self.tx.stats()
     }
 
-    /// Good packets transmitted as counted by the NIC itself (GPTC), since bring-up.
-    pub fn hw_tx_packets(&mut self) -> u64 {
-        self.hw_tx_packets += u64::from(self.regs.read32(regs::GPTC));
-        self.hw_tx_packets
+    /// Every counter the driver keeps.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            tx: self.tx.stats(),
+            rx: self.rx.stats(),
+            interrupts: self.interrupts,
+            link_changes: self.link_changes,
+        }
+    }
+
+    /// The NIC's own statistics registers, accumulated since bring-up.
+    pub fn hw_stats(&mut self) -> HwStats {
+        self.hw_stats.accumulate(&self.regs);
+        self.hw_stats
     }
 
     fn stop_dma(&mut self) {
@@ -213,6 +393,7 @@ impl Nic {
         if let Err(e) = self.device.update_command(0, config::COMMAND_BUS_MASTER) {
             log::error!("{}: could not clear bus mastering: {e}", self.device.addr());
         }
+        self.irq.disable(&self.device);
         log::info!(
             "{}: stopped (TX/RX off, interrupts masked, bus mastering off)",
             self.device.addr()

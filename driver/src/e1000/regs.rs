@@ -11,10 +11,28 @@ pub const EERD: u32 = 0x0014;
 pub const CTRL_EXT: u32 = 0x0018;
 /// Interrupt cause read (clears on read).
 pub const ICR: u32 = 0x00c0;
+/// Interrupt throttling (minimum gap between interrupts, in 256 ns units).
+pub const ITR: u32 = 0x00c4;
+/// Interrupt mask set.
+pub const IMS: u32 = 0x00d0;
 /// Interrupt mask clear.
 pub const IMC: u32 = 0x00d8;
 /// Receive control.
 pub const RCTL: u32 = 0x0100;
+/// RX descriptor base, low 32 bits.
+pub const RDBAL: u32 = 0x2800;
+/// RX descriptor base, high 32 bits.
+pub const RDBAH: u32 = 0x2804;
+/// RX ring length in bytes (multiple of 128).
+pub const RDLEN: u32 = 0x2808;
+/// RX head (the NIC's next descriptor to fill).
+pub const RDH: u32 = 0x2810;
+/// RX tail (one past the last descriptor the NIC may fill).
+pub const RDT: u32 = 0x2818;
+/// RX interrupt delay timer.
+pub const RDTR: u32 = 0x2820;
+/// RX absolute interrupt delay.
+pub const RADV: u32 = 0x282c;
 /// Transmit control.
 pub const TCTL: u32 = 0x0400;
 /// Transmit inter-packet gap.
@@ -47,10 +65,40 @@ pub const RAL0: u32 = 0x5400;
 pub const RAH0: u32 = 0x5404;
 /// Receive address entries (RAL/RAH pairs).
 pub const RAR_ENTRIES: u32 = 16;
-/// Good packets transmitted (clears on read).
-pub const GPTC: u32 = 0x4080;
-/// Total packets transmitted (clears on read).
-pub const TPT: u32 = 0x40d4;
+/// Statistics registers: all clear on read; the 64-bit octet counters are
+/// low/high pairs whose low half must be read first.
+pub mod stats {
+    /// CRC errors.
+    pub const CRCERRS: u32 = 0x4000;
+    /// Missed packets (RX FIFO overrun: no room).
+    pub const MPC: u32 = 0x4010;
+    /// Good packets received.
+    pub const GPRC: u32 = 0x4074;
+    /// Broadcast packets received.
+    pub const BPRC: u32 = 0x4078;
+    /// Multicast packets received.
+    pub const MPRC: u32 = 0x407c;
+    /// Good packets transmitted.
+    pub const GPTC: u32 = 0x4080;
+    /// Good octets received, low half.
+    pub const GORCL: u32 = 0x4088;
+    /// Good octets received, high half.
+    pub const GORCH: u32 = 0x408c;
+    /// Good octets transmitted, low half.
+    pub const GOTCL: u32 = 0x4090;
+    /// Good octets transmitted, high half.
+    pub const GOTCH: u32 = 0x4094;
+    /// Receive no buffers (the ring was empty when a frame came).
+    pub const RNBC: u32 = 0x40a0;
+    /// Receive undersize.
+    pub const RUC: u32 = 0x40a4;
+    /// Receive oversize.
+    pub const ROC: u32 = 0x40ac;
+    /// Total packets received.
+    pub const TPR: u32 = 0x40d0;
+    /// Total packets transmitted.
+    pub const TPT: u32 = 0x40d4;
+}
 
 /// CTRL bits.
 pub mod ctrl {
@@ -77,6 +125,39 @@ pub mod ctrl {
     /// PHY reset.
     pub const PHY_RST: u32 = 1 << 31;
 }
+
+/// Interrupt causes (ICR, IMS, IMC bits).
+pub mod icr {
+    /// Transmit descriptor written back.
+    pub const TXDW: u32 = 1 << 0;
+    /// Link status change.
+    pub const LSC: u32 = 1 << 2;
+    /// RX descriptors below the minimum threshold.
+    pub const RXDMT0: u32 = 1 << 4;
+    /// Receiver overrun.
+    pub const RXO: u32 = 1 << 6;
+    /// Receiver timer: a frame has arrived.
+    pub const RXT0: u32 = 1 << 7;
+}
+
+/// RCTL bits and fields.
+pub mod rctl {
+    /// Receiver enable.
+    pub const EN: u32 = 1 << 1;
+    /// Unicast promiscuous.
+    pub const UPE: u32 = 1 << 3;
+    /// Multicast promiscuous.
+    pub const MPE: u32 = 1 << 4;
+    /// Accept broadcast.
+    pub const BAM: u32 = 1 << 15;
+    /// Strip the Ethernet CRC: lengths written back exclude the FCS.
+    pub const SECRC: u32 = 1 << 26;
+    // BSIZE = 00 with BSEX = 0 means 2048-byte buffers; LPE off means frames
+    // over 1522 bytes are refused, so no frame needs two descriptors.
+}
+
+/// ITR value: 500 * 256 ns = 128 us between interrupts at most (~7800/s).
+pub const ITR_DEFAULT: u32 = 500;
 
 /// STATUS bits.
 pub mod status {

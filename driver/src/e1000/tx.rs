@@ -13,7 +13,7 @@ use std::sync::Arc;
 use zcnic_ring::{LegacyTxDesc, TxRing};
 
 use super::regs;
-use crate::dma::{DmaDescriptors, DmaRegion};
+use crate::dma::{DescriptorView, DmaRegion};
 use crate::error::Error;
 use crate::mmio::Mmio;
 use crate::vfio::{Container, DmaAccess};
@@ -41,42 +41,43 @@ pub struct TxStats {
     pub completed: u64,
 }
 
+/// The TX queue's state. Its descriptors live in the NIC's shared
+/// device-writable region (passed in as `rings`); its packet buffers in a
+/// region of its own that the device may only read.
 pub(crate) struct TxQueue {
     ring: TxRing,
-    descs: DmaDescriptors<LegacyTxDesc>,
+    desc_offset: usize,
     buffers: DmaRegion,
     stats: TxStats,
 }
 
 impl TxQueue {
-    pub(crate) fn new(container: &Arc<Container>, size: u16) -> Result<TxQueue, Error> {
+    pub(crate) fn new(
+        container: &Arc<Container>,
+        size: u16,
+        desc_offset: usize,
+    ) -> Result<TxQueue, Error> {
         let ring = TxRing::new(size)?;
-        let descs = DmaDescriptors::new(container, usize::from(size))?;
         let buffers = DmaRegion::new(
             container,
             usize::from(size) * TX_BUFFER_SIZE,
             DmaAccess::DeviceReads,
         )?;
         log::debug!(
-            "TX ring: {size} descriptors at IOVA {:#x}, buffers at IOVA {:#x} ({:?})",
-            descs.iova(),
+            "TX buffers at IOVA {:#x} ({:?})",
             buffers.iova(),
             buffers.page_kind()
         );
         Ok(TxQueue {
             ring,
-            descs,
+            desc_offset,
             buffers,
             stats: TxStats::default(),
         })
     }
 
-    pub(crate) fn ring_iova(&self) -> u64 {
-        self.descs.iova()
-    }
-
-    pub(crate) fn ring_bytes(&self) -> u32 {
-        self.descs.byte_len() as u32
+    pub(crate) fn descriptors<'r>(&self, rings: &'r DmaRegion) -> DescriptorView<'r, LegacyTxDesc> {
+        DescriptorView::new(rings, self.desc_offset, usize::from(self.ring.size()))
     }
 
     pub(crate) fn stats(&self) -> TxStats {
@@ -87,8 +88,8 @@ impl TxQueue {
         &self.ring
     }
 
-    pub(crate) fn reclaim(&mut self) -> u16 {
-        let r = self.ring.reclaim(&self.descs);
+    pub(crate) fn reclaim(&mut self, rings: &DmaRegion) -> u16 {
+        let r = self.ring.reclaim(&self.descriptors(rings));
         self.stats.completed += u64::from(r.count);
         r.count
     }
@@ -105,7 +106,7 @@ impl TxQueue {
         )
     }
 
-    fn push(&mut self, len: usize) -> Result<(), Error> {
+    fn push(&mut self, rings: &DmaRegion, len: usize) -> Result<(), Error> {
         if !(ETH_HEADER_LEN..=MAX_FRAME_LEN).contains(&len) {
             return Err(Error::BadFrameLength {
                 len,
@@ -123,15 +124,15 @@ impl TxQueue {
         }
         let iova = self.buffers.iova_at(offset, wire_len);
         let desc = LegacyTxDesc::single_buffer_frame(iova, wire_len as u16);
-        let pushed = self.ring.push(&mut self.descs, desc);
+        let pushed = self.ring.push(&mut self.descriptors(rings), desc);
         debug_assert_eq!(pushed, Some(slot));
         self.stats.frames += 1;
         self.stats.bytes += wire_len as u64;
         Ok(())
     }
 
-    fn doorbell(&mut self, regs: &Mmio) {
-        if let Some(tail) = self.ring.close_batch(&mut self.descs) {
+    fn doorbell(&mut self, rings: &DmaRegion, regs: &Mmio) {
+        if let Some(tail) = self.ring.close_batch(&mut self.descriptors(rings)) {
             // Descriptor and buffer writes must be visible to the NIC before
             // it sees the new tail.
             fence(Ordering::SeqCst);
@@ -156,6 +157,7 @@ impl TxQueue {
 /// ```
 pub struct TxBatch<'a> {
     pub(crate) queue: &'a mut TxQueue,
+    pub(crate) rings: &'a DmaRegion,
     pub(crate) regs: &'a Mmio,
 }
 
@@ -174,7 +176,7 @@ impl TxBatch<'_> {
     /// Queue the frame written into the last [`frame_buffer`](Self::frame_buffer):
     /// its first `len` bytes (14 to 1514; frames under 60 bytes are zero-padded).
     pub fn push(&mut self, len: usize) -> Result<(), Error> {
-        self.queue.push(len)
+        self.queue.push(self.rings, len)
     }
 
     /// Copy `frame` into the next buffer and queue it. A convenience for
@@ -190,7 +192,7 @@ impl TxBatch<'_> {
             });
         }
         buf[..n].copy_from_slice(frame);
-        self.queue.push(n)
+        self.queue.push(self.rings, n)
     }
 
     /// Ring the doorbell for the frames pushed so far (dropping the batch does the same).
@@ -199,6 +201,6 @@ impl TxBatch<'_> {
 
 impl Drop for TxBatch<'_> {
     fn drop(&mut self) {
-        self.queue.doorbell(self.regs);
+        self.queue.doorbell(self.rings, self.regs);
     }
 }

@@ -66,6 +66,10 @@ impl Device {
         Ok(dev)
     }
 
+    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
     /// The device's PCI address.
     pub fn addr(&self) -> PciAddress {
         self.addr

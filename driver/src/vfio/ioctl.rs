@@ -174,3 +174,76 @@ pub fn iommu_unmap_dma(container: BorrowedFd<'_>, iova: u64, size: u64) -> io::R
     unsafe { ioctl_ptr(container, IOMMU_UNMAP_DMA, &mut unmap)? };
     Ok(unmap.size)
 }
+
+const DEVICE_GET_IRQ_INFO: libc::c_ulong = vfio_io(9);
+const DEVICE_SET_IRQS: libc::c_ulong = vfio_io(10);
+
+/// struct vfio_irq_info.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IrqInfo {
+    /// Size of this structure.
+    pub argsz: u32,
+    /// VFIO_IRQ_INFO_* flags.
+    pub flags: u32,
+    /// IRQ index (INTx 0, MSI 1, MSI-X 2).
+    pub index: u32,
+    /// Vectors available at this index.
+    pub count: u32,
+}
+
+/// struct vfio_irq_set with room for one eventfd.
+#[repr(C)]
+struct IrqSetOne {
+    argsz: u32,
+    flags: u32,
+    index: u32,
+    start: u32,
+    count: u32,
+    data: i32,
+}
+
+/// VFIO_DEVICE_GET_IRQ_INFO for IRQ index `index`.
+pub fn device_get_irq_info(device: BorrowedFd<'_>, index: u32) -> io::Result<IrqInfo> {
+    let mut info = IrqInfo {
+        argsz: argsz::<IrqInfo>(),
+        index,
+        ..Default::default()
+    };
+    // SAFETY: `info` is a live vfio_irq_info and argsz is its size.
+    unsafe { ioctl_ptr(device, DEVICE_GET_IRQ_INFO, &mut info)? };
+    Ok(info)
+}
+
+/// VFIO_DEVICE_SET_IRQS for vector 0 of `index`: with `eventfd`, the action in
+/// `flags` gets DATA_EVENTFD and that fd; without, DATA_NONE and `count`
+/// vectors (0 disables the index, 1 with ACTION_UNMASK unmasks INTx).
+pub fn device_set_irqs(
+    device: BorrowedFd<'_>,
+    index: u32,
+    action: u32,
+    count: u32,
+    eventfd: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    use vfio_bindings::bindings::vfio::{VFIO_IRQ_SET_DATA_EVENTFD, VFIO_IRQ_SET_DATA_NONE};
+    let (data_flag, data, size) = match eventfd {
+        Some(fd) => (
+            VFIO_IRQ_SET_DATA_EVENTFD,
+            fd.as_raw_fd(),
+            argsz::<IrqSetOne>(),
+        ),
+        // Without data the structure ends before `data`.
+        None => (VFIO_IRQ_SET_DATA_NONE, -1, argsz::<IrqSetOne>() - 4),
+    };
+    let mut set = IrqSetOne {
+        argsz: size,
+        flags: data_flag | action,
+        index,
+        start: 0,
+        count,
+        data,
+    };
+    // SAFETY: `set` is live and at least `argsz` bytes; with DATA_EVENTFD the
+    // kernel reads `count` (1) i32 fds right after the header, which is `data`.
+    unsafe { ioctl_ptr(device, DEVICE_SET_IRQS, &mut set) }.map(drop)
+}

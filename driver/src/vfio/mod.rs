@@ -5,7 +5,9 @@ mod container;
 mod device;
 mod group;
 pub mod ioctl;
+mod irq;
 
 pub use container::{parse_iova_ranges, Container, DmaAccess};
 pub use device::{Device, RegionInfo};
 pub use group::Group;
+pub use irq::{Interrupt, IrqMode};

@@ -1,0 +1,149 @@
+//! The receive queue: an RX ring and one 2 KiB buffer per slot, both in the
+//! NIC's device-writable region. Frames are copied out of DMA memory through
+//! raw pointers before the caller sees them (memory the NIC may write is
+//! never turned into a Rust reference), then the slots go straight back to
+//! the NIC with one RDT write per burst.
+
+use std::sync::atomic::{fence, Ordering};
+
+use zcnic_ring::{LegacyRxDesc, RxCompletion, RxDrop, RxRing};
+
+use super::regs;
+use crate::dma::{DescriptorView, DmaRegion};
+use crate::error::Error;
+use crate::mmio::Mmio;
+
+/// Bytes per receive buffer (RCTL.BSIZE = 2048).
+pub const RX_BUFFER_SIZE: usize = 2048;
+
+/// Counters of the receive path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RxStats {
+    /// Frames delivered to the caller.
+    pub frames: u64,
+    /// Bytes delivered (without FCS).
+    pub bytes: u64,
+    /// RDT writes.
+    pub doorbells: u64,
+    /// Dropped: length zero, under 14 bytes or over the buffer.
+    pub dropped_bad_length: u64,
+    /// Dropped: the NIC flagged a frame error (CRC, symbol, sequence...).
+    pub dropped_frame_error: u64,
+    /// Dropped: part of a frame spread over several descriptors.
+    pub dropped_multi_descriptor: u64,
+}
+
+impl RxStats {
+    /// All drops together.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_bad_length + self.dropped_frame_error + self.dropped_multi_descriptor
+    }
+}
+
+pub(crate) struct RxQueue {
+    ring: RxRing,
+    desc_offset: usize,
+    buffer_offset: usize,
+    scratch: Vec<u8>,
+    stats: RxStats,
+}
+
+impl RxQueue {
+    pub(crate) fn new(
+        size: u16,
+        desc_offset: usize,
+        buffer_offset: usize,
+    ) -> Result<RxQueue, Error> {
+        Ok(RxQueue {
+            ring: RxRing::new(size, RX_BUFFER_SIZE as u16)?,
+            desc_offset,
+            buffer_offset,
+            scratch: vec![0; RX_BUFFER_SIZE],
+            stats: RxStats::default(),
+        })
+    }
+
+    pub(crate) fn descriptors<'r>(&self, rings: &'r DmaRegion) -> DescriptorView<'r, LegacyRxDesc> {
+        DescriptorView::new(rings, self.desc_offset, usize::from(self.ring.size()))
+    }
+
+    fn buffer_iova(rings: &DmaRegion, buffer_offset: usize) -> impl Fn(u16) -> u64 + '_ {
+        move |slot| {
+            rings.iova_at(
+                buffer_offset + usize::from(slot) * RX_BUFFER_SIZE,
+                RX_BUFFER_SIZE,
+            )
+        }
+    }
+
+    /// Give every slot a buffer; returns the first RDT.
+    pub(crate) fn init(&mut self, rings: &DmaRegion) -> u16 {
+        let mut view = self.descriptors(rings);
+        self.ring
+            .init(&mut view, Self::buffer_iova(rings, self.buffer_offset))
+    }
+
+    pub(crate) fn has_completed(&self, rings: &DmaRegion) -> bool {
+        self.ring.has_completed(&self.descriptors(rings))
+    }
+
+    pub(crate) fn stats(&self) -> RxStats {
+        self.stats
+    }
+
+    pub(crate) fn ring(&self) -> &RxRing {
+        &self.ring
+    }
+
+    /// Deliver up to `max` frames to `on_frame`, then hand the slots back.
+    pub(crate) fn burst(
+        &mut self,
+        rings: &DmaRegion,
+        regs: &Mmio,
+        max: usize,
+        mut on_frame: impl FnMut(&[u8]),
+    ) -> usize {
+        let mut view = DescriptorView::<LegacyRxDesc>::new(
+            rings,
+            self.desc_offset,
+            usize::from(self.ring.size()),
+        );
+        let mut delivered = 0;
+        while delivered < max {
+            match self.ring.next_completed(&view) {
+                None => break,
+                Some(RxCompletion::Frame { slot, len }) => {
+                    let len = usize::from(len);
+                    // The ring checked len <= RX_BUFFER_SIZE; copy_out bound-checks again.
+                    let frame = &mut self.scratch[..len];
+                    rings.copy_out(
+                        self.buffer_offset + usize::from(slot) * RX_BUFFER_SIZE,
+                        frame,
+                    );
+                    on_frame(frame);
+                    self.stats.frames += 1;
+                    self.stats.bytes += len as u64;
+                    delivered += 1;
+                }
+                Some(RxCompletion::Dropped { slot, reason }) => {
+                    log::debug!("RX slot {slot}: dropped ({reason:?})");
+                    match reason {
+                        RxDrop::BadLength => self.stats.dropped_bad_length += 1,
+                        RxDrop::FrameError => self.stats.dropped_frame_error += 1,
+                        RxDrop::MultiDescriptor => self.stats.dropped_multi_descriptor += 1,
+                    }
+                }
+            }
+        }
+        if let Some(tail) = self
+            .ring
+            .refill(&mut view, Self::buffer_iova(rings, self.buffer_offset))
+        {
+            // Cleared descriptors must be visible before the NIC sees the new tail.
+            fence(Ordering::SeqCst);
+            regs.write32(regs::RDT, u32::from(tail));
+            self.stats.doorbells += 1;
+        }
+        delivered
+    }
+}
