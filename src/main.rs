@@ -1,5 +1,7 @@
 //! The zcnic command line.
 
+mod recv;
+mod usage;
 mod verify;
 
 use std::path::PathBuf;
@@ -25,6 +27,8 @@ enum Command {
         #[arg(long, value_name = "BDF")]
         pci: PciAddress,
     },
+    /// Receive frames until N have arrived or the line has been quiet for the timeout
+    Recv(recv::RecvArgs),
     /// Check that a capture holds every frame packet-send sent, in order, byte for byte
     VerifyCapture {
         /// The pcap file (e.g. from `tcpdump -w` on the peer)
@@ -57,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("link:   {}", if nic.link_up() { "up" } else { "down" });
             Ok(())
         }
+        Command::Recv(args) => recv::run(&args),
         Command::VerifyCapture {
             pcap,
             count,

@@ -84,6 +84,7 @@ pub struct Guest {
     hugepages: u32,
     bind: bool,
     timeout_secs: u32,
+    fetch: Vec<String>,
 }
 
 impl Guest {
@@ -96,6 +97,7 @@ impl Guest {
             hugepages: 16,
             bind: true,
             timeout_secs: 240,
+            fetch: Vec::new(),
         }
     }
 
@@ -123,6 +125,12 @@ impl Guest {
         self
     }
 
+    /// After the command, copy this guest file back (see [`GuestRun::fetched`]).
+    pub fn fetch(mut self, guest_path: &str) -> Guest {
+        self.fetch.push(guest_path.to_string());
+        self
+    }
+
     /// Boot, run `command` (a shell command; `$NIC0`, `$MAC0`... are set), shut down.
     pub fn run(&self, command: &str) -> GuestRun {
         ensure_built();
@@ -147,6 +155,9 @@ impl Guest {
         cmd.arg("--timeout").arg(self.timeout_secs.to_string());
         if !self.bind {
             cmd.arg("--no-bind");
+        }
+        for path in &self.fetch {
+            cmd.arg("--fetch").arg(path);
         }
         cmd.arg("--").arg(command);
         let out = cmd.output().expect("run scripts/testbed.sh");
@@ -219,6 +230,17 @@ impl GuestRun {
     pub fn frames(&self, i: usize) -> Vec<Vec<u8>> {
         assert!(i < self.nic_count, "the guest has {} NICs", self.nic_count);
         read_pcap(&self.dir.join(format!("nic{i}.pcap")))
+    }
+
+    /// Where a file named with [`Guest::fetch`] landed on the host.
+    pub fn fetched(&self, basename: &str) -> PathBuf {
+        let p = self.dir.join("fetched").join(basename);
+        assert!(
+            p.exists(),
+            "{basename} was not fetched from the guest (results in {})",
+            self.dir.display()
+        );
+        p
     }
 
     /// Fail with the context needed to debug, unless the command exited `code`.

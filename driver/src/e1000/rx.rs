@@ -34,6 +34,15 @@ pub struct RxStats {
 }
 
 impl RxStats {
+    /// Count a dropped descriptor under its reason.
+    pub fn record_drop(&mut self, reason: RxDrop) {
+        match reason {
+            RxDrop::BadLength => self.dropped_bad_length += 1,
+            RxDrop::FrameError => self.dropped_frame_error += 1,
+            RxDrop::MultiDescriptor => self.dropped_multi_descriptor += 1,
+        }
+    }
+
     /// All drops together.
     pub fn dropped(&self) -> u64 {
         self.dropped_bad_length + self.dropped_frame_error + self.dropped_multi_descriptor
@@ -127,11 +136,7 @@ impl RxQueue {
                 }
                 Some(RxCompletion::Dropped { slot, reason }) => {
                     log::debug!("RX slot {slot}: dropped ({reason:?})");
-                    match reason {
-                        RxDrop::BadLength => self.stats.dropped_bad_length += 1,
-                        RxDrop::FrameError => self.stats.dropped_frame_error += 1,
-                        RxDrop::MultiDescriptor => self.stats.dropped_multi_descriptor += 1,
-                    }
+                    self.stats.record_drop(reason);
                 }
             }
         }
@@ -145,5 +150,49 @@ impl RxQueue {
             self.stats.doorbells += 1;
         }
         delivered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zcnic_ring::{RxErrors, RxStatus, VecMemory};
+
+    /// The device writes back garbage; every bad descriptor must be dropped
+    /// and counted under its reason, and good ones still delivered.
+    #[test]
+    fn bad_write_backs_are_dropped_and_counted() {
+        let mut ring = RxRing::new(16, RX_BUFFER_SIZE as u16).unwrap();
+        let mut mem = VecMemory::<LegacyRxDesc>::new(16);
+        ring.init(&mut mem, |s| 0x20_0000 + u64::from(s) * 2048);
+        let dd_eop = RxStatus::DD | RxStatus::EOP;
+        let writes: [(u16, u8, u8); 9] = [
+            (0, dd_eop, 0),
+            (9, dd_eop, 0),
+            (2049, dd_eop, 0),
+            (64, dd_eop, RxErrors::CE),
+            (64, dd_eop, RxErrors::SEQ),
+            (2048, RxStatus::DD, 0),
+            (100, dd_eop, 0),
+            (60, dd_eop, 0),
+            (u16::MAX, dd_eop, RxErrors::RXE),
+        ];
+        for (i, (len, status, errors)) in writes.into_iter().enumerate() {
+            let d = &mut mem.descs[i];
+            (d.length, d.status, d.errors) = (len, status, errors);
+        }
+        let mut stats = RxStats::default();
+        let mut good = Vec::new();
+        while let Some(c) = ring.next_completed(&mem) {
+            match c {
+                RxCompletion::Frame { len, .. } => good.push(len),
+                RxCompletion::Dropped { reason, .. } => stats.record_drop(reason),
+            }
+        }
+        assert_eq!(good, vec![60]);
+        assert_eq!(stats.dropped_bad_length, 3);
+        assert_eq!(stats.dropped_frame_error, 3);
+        assert_eq!(stats.dropped_multi_descriptor, 2);
+        assert_eq!(stats.dropped(), 8);
     }
 }
