@@ -17,6 +17,10 @@
 #   --no-bind            leave the NICs unbound (not bound to vfio-pci)
 #   --file HOST[:GUEST]  copy a host file or directory into the guest (default /data/<basename>;
 #                        GUEST must be absolute); repeatable
+#   --fetch GUEST_PATH   after the command, copy the guest file GUEST_PATH (absolute) back to
+#                        DIR/fetched/<basename>, if it is a regular file then; repeatable (a basename
+#                        already taken by an earlier --fetch gets the suffix .<index>, index = 0 for
+#                        the first --fetch); a path that is not a regular file gives no file
 #   -h, --help           this text
 #
 # In the guest the command runs with `sh /cmd.sh` in /tmp, stdin from /dev/null, as root, with
@@ -30,7 +34,8 @@
 #
 # Results in DIR: console.log (whole serial console), output.log (what the command printed,
 # stdout+stderr), dmesg.log (guest dmesg after the command), nic<i>.pcap (all frames of NIC i),
-# status (the exit status below), qemu.log (QEMU's stderr), build.log (cargo's output).
+# status (the exit status below), qemu.log (QEMU's stderr), build.log (cargo's output),
+# fetched/ (the --fetch files; only with --fetch).
 #
 # Exit status: the command's exit status; 124 if the guest did not report one (timeout, or the guest
 # died during the command); 125 if the test bed failed (setup missing, build failed, QEMU failed,
@@ -71,6 +76,7 @@ BUILD=1
 BUILD_ONLY=0
 BIND=1
 FILES=()
+FETCH=()
 
 usage_error() { say "$*"; say "see scripts/testbed.sh --help"; exit $TB_FAIL; }
 need_arg() { [ $# -ge 2 ] || usage_error "option $1 needs a value"; }
@@ -93,6 +99,14 @@ while [ $# -gt 0 ]; do
         --build-only) BUILD_ONLY=1; shift ;;
         --no-bind) BIND=0; shift ;;
         --file) need_arg "$@"; FILES+=("$2"); shift 2 ;;
+        --fetch) need_arg "$@"
+            case "$2" in
+                *$'\n'*) usage_error "--fetch: the path must not contain a newline" ;;
+                */|*/.|*/..) usage_error "--fetch: '$2' does not name a file" ;;
+                /*) FETCH+=("$2") ;;
+                *) usage_error "--fetch: '$2' is not an absolute path" ;;
+            esac
+            shift 2 ;;
         -h|--help) usage; exit 0 ;;
         --) shift; break ;;
         -*) usage_error "unknown option '$1'" ;;
@@ -142,6 +156,7 @@ if [ "$BUILD_ONLY" -eq 0 ]; then
     OUT="$(cd "$OUT" && pwd)"
     rm -f "$OUT"/console.log "$OUT"/output.log "$OUT"/dmesg.log "$OUT"/nic[0-9].pcap \
         "$OUT"/status "$OUT"/qemu.log "$OUT"/build.log
+    rm -rf "$OUT"/fetched
     STATUS_FILE="$OUT/status"
 fi
 
@@ -303,6 +318,21 @@ st=$?
 echo "$M:cmd-end:$TB_NONCE status=$st@@"
 read -r up _ < /proc/uptime
 echo "zcnic-testbed: command ended at uptime ${up}s"
+# --fetch: each path that is a regular file now goes out in base64 between two markers; the index
+# is the path's line number (from 0) in /zcnic/fetch.list, the host knows the names.
+if [ -s /zcnic/fetch.list ]; then
+    i=0
+    while IFS= read -r p; do
+        if [ -f "$p" ]; then
+            echo "$M:fetch-begin:$TB_NONCE:$i@@ size=$(wc -c < "$p") $p"
+            base64 < "$p"
+            echo "$M:fetch-end:$TB_NONCE:$i@@"
+        fi
+        i=$((i + 1))
+    done < /zcnic/fetch.list
+    read -r up _ < /proc/uptime
+    echo "zcnic-testbed: fetch done at uptime ${up}s"
+fi
 dump_dmesg
 poweroff -f
 EOF_INIT
@@ -423,6 +453,7 @@ printf '%s\n' "$CMD" > "$STAGE/cmd.sh"
     echo "TB_HUGEPAGES=$HUGEPAGES"
     echo "TB_BIND=$BIND"
 } > "$STAGE/zcnic/testbed.env"
+if [ ${#FETCH[@]} -gt 0 ]; then printf '%s\n' "${FETCH[@]}" > "$STAGE/zcnic/fetch.list"; fi
 for spec in "${FILES[@]}"; do
     host="$spec" guest=""
     if [[ "$spec" == *:/* ]]; then host="${spec%:/*}" guest="/${spec##*:/}"; fi
@@ -483,6 +514,7 @@ slice() {
 }
 # Offset just past the end of the line holding a marker found at offset $1 with text $2.
 past_line() {
+    local LC_ALL=C   # ${#2} in bytes, not characters (a --fetch path may be UTF-8)
     local after=$(( $1 + ${#2} )) rest
     rest="$(slice "$after" "$(( after + 2 ))" | od -An -c | tr -d ' \n')"
     case "$rest" in '\r\n'*) echo $(( after + 2 )) ;; '\n'*) echo $(( after + 1 )) ;; *) echo "$after" ;; esac
@@ -503,6 +535,47 @@ fi
 if [ -n "$dbeg" ] && [ -n "$dend" ]; then
     d_off="${dbeg%%:*}" d_txt="${dbeg#*:}"
     slice "$(past_line "$d_off" "$d_txt")" "${dend%%:*}" | tr -d '\r' > "$OUT/dmesg.log"
+fi
+
+# --fetch: decode what the guest sent after the command (nothing before cmd-end counts).
+if [ ${#FETCH[@]} -gt 0 ]; then
+    mkdir -p "$OUT/fetched"
+    declare -A f_beg=() f_end=() f_used=()
+    if [ -n "$end" ]; then
+        while IFS= read -r m; do
+            off="${m%%:*}" txt="${m#*:}"
+            [ "$off" -gt "${end%%:*}" ] || continue
+            idx="${txt#"$MK:fetch-"*":$NONCE:"}"; idx="${idx%%@@*}"
+            case "$txt" in
+                "$MK:fetch-begin:"*) [ -n "${f_beg[$idx]:-}" ] || f_beg[$idx]="$off:$txt" ;;
+                *) [ -n "${f_end[$idx]:-}" ] || f_end[$idx]="$off" ;;
+            esac
+        done < <(LC_ALL=C grep -a -b -o -E "$MK:fetch-(begin:$NONCE:[0-9]+@@ size=[0-9]+.*|end:$NONCE:[0-9]+@@)" "$CON" || true)
+    fi
+    for i in "${!FETCH[@]}"; do
+        # Host name: the basename, or basename.<index> when an earlier --fetch already has it.
+        name="${FETCH[$i]##*/}"
+        while [ -n "${f_used[$name]:-}" ]; do name="$name.$i"; done
+        f_used[$name]=1
+        [ -n "${f_beg[$i]:-}" ] || continue   # not a regular file in the guest (or never reached)
+        b="${f_beg[$i]}"; b_off="${b%%:*}" b_txt="${b#*:}"; size="${b_txt#*@@ size=}" size="${size%% *}"
+        if [ -z "${f_end[$i]:-}" ] || [ "${f_end[$i]}" -lt "$b_off" ]; then
+            why="the guest stopped while sending it"
+            if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
+                why="timeout (${TIMEOUT}s) while sending it, $size bytes (about 3 s per MB: raise --timeout)"
+            fi
+            say "warning: --fetch ${FETCH[$i]}: $why; no $OUT/fetched/$name"
+            continue
+        fi
+        tmpf="$RUN_TMP/fetch.part"
+        if slice "$(past_line "$b_off" "$b_txt")" "${f_end[$i]}" | tr -d '\r' | base64 -d > "$tmpf" 2>/dev/null \
+            && [ "$(stat -c %s "$tmpf")" = "$size" ]; then
+            mv -f "$tmpf" "$OUT/fetched/$name"
+        else
+            rm -f "$tmpf"
+            say "warning: --fetch ${FETCH[$i]}: garbled on the console (bad base64 or not $size bytes); no $OUT/fetched/$name"
+        fi
+    done
 fi
 
 if [ -n "$end" ]; then
