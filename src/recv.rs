@@ -57,6 +57,8 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<()> {
             let header = PcapHeader {
                 datalink: DataLink::ETHERNET,
                 snaplen: 65535,
+                // Little-endian on x86 (the crate's default is big-endian; both are valid pcap).
+                endianness: pcap_file::Endianness::native(),
                 ..Default::default()
             };
             Some(
