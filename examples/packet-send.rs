@@ -31,10 +31,7 @@ const ETHERTYPE_LOCAL_EXPERIMENTAL: [u8; 2] = [0x88, 0xb5];
 
 /// Send numbered broadcast frames through an e1000/e1000e driven by zcnic.
 #[derive(Parser, Debug)]
-#[command(
-    version,
-    after_help = "Example:\n  packet-send --pci 0000:00:02.0 --count 1000 --size 1514"
-)]
+#[command(version, after_help = "Example:\n  packet-send --pci 0000:00:02.0 --count 1000 --size 1514")]
 struct Args {
     /// PCI address of the NIC, bound to vfio-pci (e.g. 0000:00:02.0 or 00:02.0)
     #[arg(long, value_name = "BDF")]
@@ -69,12 +66,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let mut nic = Nic::open(&args.pci, &NicConfig::default())
         .with_context(|| format!("cannot bring up the NIC at {}", args.pci))?;
     let (src, size, stall) = (nic.mac(), usize::from(args.size), Duration::from_secs(5));
-    eprintln!(
-        "{}: {} ({}), MAC {src}",
-        args.pci,
-        nic.model().name,
-        nic.model().family
-    );
+    eprintln!("{}: {} ({}), MAC {src}", args.pci, nic.model().name, nic.model().family);
 
     let start = Instant::now();
     let mut seq = 0u64;
@@ -83,13 +75,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
             continue;
         }
         let mut batch = nic.tx_batch();
-        let n = (batch.room() as u64)
-            .min(u64::from(args.batch))
-            .min(args.count - seq);
+        let n = (batch.room() as u64).min(u64::from(args.batch)).min(args.count - seq);
         for _ in 0..n {
-            let buf = batch
-                .frame_buffer()
-                .context("TX ring full inside a batch")?;
+            let buf = batch.frame_buffer().context("TX ring full inside a batch")?;
             build_frame(buf, src, seq, size);
             batch.push(size)?;
             seq += 1;

@@ -21,16 +21,24 @@
 #                        DIR/fetched/<basename>, if it is a regular file then; repeatable (a basename
 #                        already taken by an earlier --fetch gets the suffix .<index>, index = 0 for
 #                        the first --fetch); a path that is not a regular file gives no file
+#   --disk IMAGE         attach the host file IMAGE (raw, the whole of it one ext4 filesystem, no
+#                        partition table; e.g. `mkfs.ext4 -q -F -d SRCDIR IMAGE 400M`) as a virtio-blk
+#                        disk, mounted read-only on /disk before the command; at most one
+#   --disk-rw            attach and mount the --disk image read-write (the guest's writes reach
+#                        IMAGE; /disk is unmounted after the command and the --fetch files)
 #   -h, --help           this text
 #
 # In the guest the command runs with `sh /cmd.sh` in /tmp, stdin from /dev/null, as root, with
 #   PATH       /zcnic/bin (our static binaries and examples) first, then busybox
 #   NIC_COUNT  number of NICs;  NIC<i>  PCI address (0000:00:02.0 ...), found by vendor:device in
 #              PCI order;  MAC<i>  its MAC (52:54:00:12:34:5<i>);  MODEL<i>  e1000 or e1000e;
-#   GROUP<i>   its IOMMU group number (/dev/vfio/<group> once bound);  ZCNIC_TESTBED=1
+#   GROUP<i>   its IOMMU group number (/dev/vfio/<group> once bound);  ZCNIC_TESTBED=1;
+#   DISK       /disk, only with --disk (the ext4 of IMAGE on /dev/vda, a virtio-blk PCI device at
+#              0000:00:10.0, outside the IOMMU's translation: iommu_platform=off)
 # hugetlbfs is mounted on /dev/hugepages, tmpfs on /tmp and /dev/shm. Kernel modules vfio,
 # vfio-pci, vfio_iommu_type1 (and deps) are loaded; e1000/e1000e (full kernel only) are in the
-# initramfs but not loaded: `modprobe e1000` loads them.
+# initramfs but not loaded: `modprobe e1000` loads them. With --disk, the virtio modules (and, full
+# kernel, ext4 and crc32c) are loaded too; a disk that cannot be mounted is a test-bed failure (125).
 #
 # Results in DIR: console.log (whole serial console), output.log (what the command printed,
 # stdout+stderr), dmesg.log (guest dmesg after the command), nic<i>.pcap (all frames of NIC i),
@@ -56,6 +64,12 @@ BASE_FORMAT=1
 # has them) so that the command can `modprobe` them.
 LOAD_MODULES="vfio-pci vfio_iommu_type1"
 SHIP_MODULES="e1000 e1000e"
+# Loaded only with --disk, from the per-run archive (those built into the kernel are skipped): the
+# virtio-blk disk, and ext4 with the crc32c its metadata checksums need (a crypto-API dependency that
+# modules.dep does not list).
+DISK_MODULES="virtio_pci virtio_blk ext4 crc32c_generic"
+# PCI slot of the --disk device: after the NICs' slots 2..5, so it shifts no NIC address or group.
+DISK_SLOT=0x10
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
@@ -77,6 +91,8 @@ BUILD_ONLY=0
 BIND=1
 FILES=()
 FETCH=()
+DISK_IMG=""
+DISK_RW=0
 
 usage_error() { say "$*"; say "see scripts/testbed.sh --help"; exit $TB_FAIL; }
 need_arg() { [ $# -ge 2 ] || usage_error "option $1 needs a value"; }
@@ -107,6 +123,11 @@ while [ $# -gt 0 ]; do
                 *) usage_error "--fetch: '$2' is not an absolute path" ;;
             esac
             shift 2 ;;
+        --disk) need_arg "$@"
+            [ -z "$DISK_IMG" ] || usage_error "--disk: at most one disk"
+            [ -n "$2" ] || usage_error "--disk: empty path"
+            DISK_IMG="$2"; shift 2 ;;
+        --disk-rw) DISK_RW=1; shift ;;
         -h|--help) usage; exit 0 ;;
         --) shift; break ;;
         -*) usage_error "unknown option '$1'" ;;
@@ -121,6 +142,7 @@ CMD="$*"
 if [ "$BUILD_ONLY" -eq 0 ] && [ -z "$CMD" ]; then
     usage_error "no command given"
 fi
+[ "$DISK_RW" -eq 0 ] || [ -n "$DISK_IMG" ] || usage_error "--disk-rw needs --disk IMAGE"
 
 ZCNIC_CACHE="${ZCNIC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zcnic}"
 GUEST_TARGET_DIR="${ZCNIC_GUEST_TARGET_DIR:-$REPO/target/guest}"
@@ -181,6 +203,16 @@ if [ "$BUILD_ONLY" -eq 0 ]; then
     [ -x "$BUSYBOX" ] && [ "${bb_status:0:2}" = ii ] \
         || finish $TB_FAIL "static busybox (busybox-static) not installed: run scripts/setup.sh"
     command -v cpio >/dev/null 2>&1 || finish $TB_FAIL "cpio not found: run scripts/setup.sh"
+    if [ -n "$DISK_IMG" ]; then
+        { [ -f "$DISK_IMG" ] || [ -b "$DISK_IMG" ]; } && [ -r "$DISK_IMG" ] \
+            || finish $TB_FAIL "--disk: $DISK_IMG is not a readable file"
+        [ "$DISK_RW" -eq 0 ] || [ -w "$DISK_IMG" ] \
+            || finish $TB_FAIL "--disk-rw: $DISK_IMG is not writable"
+        # The ext4 superblock's magic 0xEF53, at byte 1024 + 0x38.
+        [ "$(od -An -tx1 -j1080 -N2 "$DISK_IMG" 2>/dev/null | tr -d ' \n')" = 53ef ] \
+            || finish $TB_FAIL "--disk: $DISK_IMG does not start with an ext4 filesystem (a raw image, no partition table: mkfs.ext4 -d DIR $DISK_IMG SIZE)"
+        DISK_IMG="$(readlink -f "$DISK_IMG")"
+    fi
 fi
 
 # ------------------------------------------------------------------ build the static guest binaries
@@ -279,6 +311,30 @@ if [ "$TB_HUGEPAGES" -gt 0 ]; then
     [ "$n" -ge "$TB_HUGEPAGES" ] || fail "only $n of $TB_HUGEPAGES hugepages could be reserved"
 fi
 
+# --disk: the virtio-blk disk (the only virtio device) holds one ext4, mounted on /disk.
+if [ -n "$TB_DISK" ]; then
+    while read -r m; do
+        [ -n "$m" ] || continue
+        insmod "$moddir/$m" || fail "--disk: insmod $m failed"
+    done < /zcnic/disk-load.list
+    dev="" n=0
+    while :; do
+        for b in /sys/bus/virtio/drivers/virtio_blk/virtio*/block/*; do
+            [ -e "$b" ] && dev=/dev/${b##*/}
+        done
+        [ -n "$dev" ] && [ -b "$dev" ] && break
+        n=$((n + 1))
+        [ $n -lt 100 ] || fail "--disk: no virtio block device appeared within 5 s"
+        sleep 0.05
+    done
+    mkdir -p /disk
+    if ! err=$(mount -t ext4 -o "$TB_DISK_MODE" "$dev" /disk 2>&1); then
+        klog=$(dmesg | grep -E 'EXT4-fs|JBD2' | tail -n 2 | sed 's/^\[[ 0-9.]*\] //' | tr '\n' ' ')
+        fail "--disk: mounting $dev (ext4, $TB_DISK_MODE) on /disk failed: $(echo $err) [kernel: ${klog% }]"
+    fi
+    export DISK=/disk
+fi
+
 # NICs by vendor:device, in PCI order (the glob is sorted), matched against the models asked for.
 set -- $TB_MODELS
 i=0
@@ -332,6 +388,10 @@ if [ -s /zcnic/fetch.list ]; then
     done < /zcnic/fetch.list
     read -r up _ < /proc/uptime
     echo "zcnic-testbed: fetch done at uptime ${up}s"
+fi
+if [ -n "$TB_DISK" ]; then
+    cd /
+    umount /disk 2>/dev/null || { sync; echo "zcnic-testbed: /disk busy, not unmounted (synced)"; }
 fi
 dump_dmesg
 poweroff -f
@@ -452,7 +512,23 @@ printf '%s\n' "$CMD" > "$STAGE/cmd.sh"
     echo "TB_NIC_COUNT=${#NICS[@]}"
     echo "TB_HUGEPAGES=$HUGEPAGES"
     echo "TB_BIND=$BIND"
+    if [ -n "$DISK_IMG" ]; then
+        echo "TB_DISK=1"
+        if [ "$DISK_RW" -eq 1 ]; then echo "TB_DISK_MODE=rw"; else echo "TB_DISK_MODE=ro"; fi
+    fi
 } > "$STAGE/zcnic/testbed.env"
+if [ -n "$DISK_IMG" ]; then
+    moddir="$KDIR/lib/modules/$KVER"
+    # shellcheck disable=SC2086 # a list of names
+    disk_load="$(module_load_order "$moddir" $DISK_MODULES)" \
+        || finish $TB_FAIL "--disk: kernel $KVER: $disk_load"
+    printf '%s\n' "$disk_load" > "$STAGE/zcnic/disk-load.list"
+    for m in $disk_load; do
+        case "$m" in *.ko) ;; *) finish $TB_FAIL "--disk: kernel $KVER: compressed module $m not supported" ;; esac
+        mkdir -p "$STAGE/lib/modules/$KVER/$(dirname "$m")"
+        cp "$moddir/$m" "$STAGE/lib/modules/$KVER/$m" || finish $TB_FAIL "--disk: cannot copy $m"
+    done
+fi
 if [ ${#FETCH[@]} -gt 0 ]; then printf '%s\n' "${FETCH[@]}" > "$STAGE/zcnic/fetch.list"; fi
 for spec in "${FILES[@]}"; do
     host="$spec" guest=""
@@ -461,6 +537,7 @@ for spec in "${FILES[@]}"; do
     [ -n "$guest" ] || guest="/data/$(basename "$host")"
     case "$guest" in
         /|/tmp|/tmp/*|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/run|/run/*) finish $TB_FAIL "--file: $guest would be hidden by a mount in the guest (use /data or another path)" ;;
+        /disk|/disk/*) [ -z "$DISK_IMG" ] || finish $TB_FAIL "--file: $guest would be hidden by the --disk mount on /disk" ;;
     esac
     mkdir -p "$STAGE$(dirname "$guest")"
     cp -rL "$host" "$STAGE$guest" || finish $TB_FAIL "--file: cannot copy $host"
@@ -487,9 +564,19 @@ for i in "${!NICS[@]}"; do
         -object "filter-dump,id=f$i,netdev=n$i,file=$(qesc "$OUT/nic$i.pcap")"
     )
 done
+# --disk: virtio-blk outside the IOMMU's translation (iommu_platform=off, QEMU's default): the guest's
+# virtio driver then hands the device guest-physical addresses, and QEMU reads guest memory directly.
+if [ -n "$DISK_IMG" ]; then
+    ro=",readonly=on"; [ "$DISK_RW" -eq 0 ] || ro=""
+    # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
+    QEMU_ARGS+=(
+        -drive "file=$(qesc "$DISK_IMG"),format=raw,if=none,id=d0$ro"
+        -device "virtio-blk-pci,drive=d0,addr=$DISK_SLOT,iommu_platform=off"
+    )
+fi
 QEMU_ARGS+=(
     -kernel "$KIMAGE" -initrd "$INITRD"
-    -append "console=ttyS0 intel_iommu=on panic=-1 quiet 8250.nr_uarts=1 tsc=reliable cryptomgr.notests${ZCNIC_TESTBED_APPEND:+ $ZCNIC_TESTBED_APPEND}"
+    -append "console=ttyS0 intel_iommu=on panic=-1 quiet 8250.nr_uarts=1 tsc=reliable cryptomgr.notests no_timer_check${ZCNIC_TESTBED_APPEND:+ $ZCNIC_TESTBED_APPEND}"
 )
 
 : > "$OUT/console.log"

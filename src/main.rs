@@ -1,6 +1,8 @@
 //! The zcnic command line.
 
 mod recv;
+mod send;
+mod signals;
 mod usage;
 mod verify;
 
@@ -27,6 +29,8 @@ enum Command {
         #[arg(long, value_name = "BDF")]
         pci: PciAddress,
     },
+    /// Send a file as UDP/IPv4 datagrams, zero-copy from its page cache
+    Send(send::SendArgs),
     /// Receive frames until N have arrived or the line has been quiet for the timeout
     Recv(recv::RecvArgs),
     /// Check that a capture holds every frame packet-send sent, in order, byte for byte
@@ -46,33 +50,23 @@ enum Command {
     },
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Info { pci } => {
-            let nic = Nic::open(&pci, &NicConfig::default())
-                .with_context(|| format!("cannot bring up the NIC at {pci}"))?;
+            let nic =
+                Nic::open(&pci, &NicConfig::default()).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
             let m = nic.model();
             println!("pci:    {pci}");
-            println!(
-                "model:  {:04x}:{:04x} {} ({})",
-                m.vendor_id, m.device_id, m.name, m.family
-            );
+            println!("model:  {:04x}:{:04x} {} ({})", m.vendor_id, m.device_id, m.name, m.family);
             println!("mac:    {}", nic.mac());
             println!("link:   {}", if nic.link_up() { "up" } else { "down" });
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Recv(args) => recv::run(&args),
-        Command::VerifyCapture {
-            pcap,
-            count,
-            size,
-            src,
-        } => {
-            println!(
-                "{}",
-                verify::verify_capture(&pcap, count, usize::from(size), src)?
-            );
-            Ok(())
+        Command::Send(args) => send::run(&args),
+        Command::Recv(args) => recv::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::VerifyCapture { pcap, count, size, src } => {
+            println!("{}", verify::verify_capture(&pcap, count, usize::from(size), src)?);
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -80,7 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("zcnic: error: {e:#}");
             ExitCode::FAILURE

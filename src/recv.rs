@@ -38,9 +38,7 @@ pub struct RecvArgs {
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
     if v.is_finite() && v > 0.0 && v <= 86_400.0 {
         Ok(v)
     } else {
@@ -52,8 +50,7 @@ fn parse_timeout(s: &str) -> Result<f64, String> {
 pub fn run(args: &RecvArgs) -> anyhow::Result<()> {
     let mut pcap = match &args.pcap {
         Some(path) => {
-            let file =
-                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let header = PcapHeader {
                 datalink: DataLink::ETHERNET,
                 snaplen: 65535,
@@ -61,19 +58,12 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<()> {
                 endianness: pcap_file::Endianness::native(),
                 ..Default::default()
             };
-            Some(
-                PcapWriter::with_header(BufWriter::new(file), header)
-                    .context("cannot write the pcap header")?,
-            )
+            Some(PcapWriter::with_header(BufWriter::new(file), header).context("cannot write the pcap header")?)
         }
         None => None,
     };
-    let config = NicConfig {
-        promiscuous: args.promisc,
-        ..NicConfig::default()
-    };
-    let mut nic = Nic::open(&args.pci, &config)
-        .with_context(|| format!("cannot bring up the NIC at {}", args.pci))?;
+    let config = NicConfig { promiscuous: args.promisc, ..NicConfig::default() };
+    let mut nic = Nic::open(&args.pci, &config).with_context(|| format!("cannot bring up the NIC at {}", args.pci))?;
     eprintln!(
         "{}: {} ({}), MAC {}, interrupts via {:?}: listening",
         args.pci,
@@ -94,14 +84,10 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<()> {
         if waited >= silence || !nic.wait_rx(silence - waited)? {
             break;
         }
-        let max = usize::try_from(limit - received)
-            .unwrap_or(usize::MAX)
-            .min(256);
+        let max = usize::try_from(limit - received).unwrap_or(usize::MAX).min(256);
         let n = nic.rx_burst(max, |frame| {
             if let (Some(w), None) = (pcap.as_mut(), write_error.as_ref()) {
-                let ts = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
+                let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
                 if let Err(e) = w.write_packet(&PcapPacket::new(ts, frame.len() as u32, frame)) {
                     write_error = Some(e);
                 }
@@ -118,9 +104,7 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<()> {
     let (wall, cpu) = (start.elapsed(), CpuTime::now().since(&cpu_start));
     if let Some(w) = pcap {
         use std::io::Write;
-        w.into_writer()
-            .flush()
-            .context("cannot write the pcap file")?;
+        w.into_writer().flush().context("cannot write the pcap file")?;
     }
 
     let c = nic.counters();
@@ -134,7 +118,11 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<()> {
     );
     println!(
         "driver: rx doorbells {}, dropped: bad length {}, frame errors {}, multi-descriptor {}; link changes {}",
-        c.rx.doorbells, c.rx.dropped_bad_length, c.rx.dropped_frame_error, c.rx.dropped_multi_descriptor, c.link_changes
+        c.rx.doorbells,
+        c.rx.dropped_bad_length,
+        c.rx.dropped_frame_error,
+        c.rx.dropped_multi_descriptor,
+        c.link_changes
     );
     println!(
         "nic: good packets rx {} (broadcast {}, multicast {}), good octets rx {}, total rx {}, missed {}, no buffer {}, crc errors {}, undersize {}, oversize {}",

@@ -26,15 +26,10 @@ pub fn packet_send_frame(src: MacAddress, seq: u64, size: usize) -> Vec<u8> {
 /// from `src` (the first frame's source MAC if `None`). Other frames in the
 /// capture (the peer's own traffic) are ignored; packet-send's frames are
 /// recognised by their EtherType (0x88B5).
-pub fn verify_capture(
-    pcap: &Path,
-    count: u64,
-    size: usize,
-    src: Option<MacAddress>,
-) -> anyhow::Result<String> {
+pub fn verify_capture(pcap: &Path, count: u64, size: usize, src: Option<MacAddress>) -> anyhow::Result<String> {
     let file = File::open(pcap).with_context(|| format!("cannot open {}", pcap.display()))?;
-    let mut reader = pcap_file::pcap::PcapReader::new(file)
-        .with_context(|| format!("{} is not a pcap file", pcap.display()))?;
+    let mut reader =
+        pcap_file::pcap::PcapReader::new(file).with_context(|| format!("{} is not a pcap file", pcap.display()))?;
     let mut seq = 0u64;
     let mut src = src;
     while let Some(pkt) = reader.next_packet() {
@@ -49,12 +44,11 @@ pub fn verify_capture(
         }
         let want = packet_send_frame(from, seq, size);
         if data.as_ref() != want.as_slice() {
-            let at = data
-                .iter()
-                .zip(&want)
-                .position(|(a, b)| a != b)
-                .unwrap_or(data.len().min(want.len()));
-            bail!("frame {seq} differs from what packet-send sent (length {} vs {size}, first difference at byte {at})", data.len());
+            let at = data.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(data.len().min(want.len()));
+            bail!(
+                "frame {seq} differs from what packet-send sent (length {} vs {size}, first difference at byte {at})",
+                data.len()
+            );
         }
         seq += 1;
     }
@@ -80,8 +74,7 @@ mod tests {
         let file = tempfile::NamedTempFile::new().unwrap();
         let mut w = PcapWriter::new(file.reopen().unwrap()).unwrap();
         for f in frames {
-            w.write_packet(&PcapPacket::new(Duration::ZERO, f.len() as u32, f))
-                .unwrap();
+            w.write_packet(&PcapPacket::new(Duration::ZERO, f.len() as u32, f)).unwrap();
         }
         file
     }
@@ -105,17 +98,9 @@ mod tests {
         corrupt[4][50] ^= 1;
         let mut extra = good.clone();
         extra.push(packet_send_frame(SRC, 5, 100));
-        for (name, frames) in [
-            ("missing", missing),
-            ("swapped", swapped),
-            ("corrupt", corrupt),
-            ("extra", extra),
-        ] {
+        for (name, frames) in [("missing", missing), ("swapped", swapped), ("corrupt", corrupt), ("extra", extra)] {
             let f = capture(&frames);
-            assert!(
-                verify_capture(f.path(), 5, 100, Some(SRC)).is_err(),
-                "{name} passed"
-            );
+            assert!(verify_capture(f.path(), 5, 100, Some(SRC)).is_err(), "{name} passed");
         }
     }
 }

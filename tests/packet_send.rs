@@ -29,29 +29,16 @@ fn check_send(model: &'static str, count: u64, size: usize, batch: u32, hugepage
     let run = Guest::new(&name)
         .nic(model)
         .hugepages(hugepages)
-        .run(&format!(
-            "packet-send --pci $NIC0 --count {count} --size {size} --batch {batch}"
-        ));
+        .run(&format!("packet-send --pci $NIC0 --count {count} --size {size} --batch {batch}"));
     run.assert_status(0);
+    assert!(run.output.contains(&format!("sent {count} frames of {size} bytes")), "summary missing:\n{}", run.output);
     assert!(
-        run.output
-            .contains(&format!("sent {count} frames of {size} bytes")),
-        "summary missing:\n{}",
-        run.output
-    );
-    assert!(
-        run.output
-            .contains(&format!("good packets transmitted: {count}")),
+        run.output.contains(&format!("good packets transmitted: {count}")),
         "the NIC's own TX counter disagrees:\n{}",
         run.output
     );
     let frames = run.frames(0);
-    assert_eq!(
-        frames.len() as u64,
-        count,
-        "frames on the wire (results in {})",
-        run.dir.display()
-    );
+    assert_eq!(frames.len() as u64, count, "frames on the wire (results in {})", run.dir.display());
     for (seq, frame) in frames.iter().enumerate() {
         let want = expected_frame(seq as u64, size);
         assert!(
@@ -94,35 +81,20 @@ fn without_hugepages_it_falls_back_to_small_pages_and_says_how_to_reserve() {
 /// Both provokable error paths in one boot: a PCI address with no device,
 /// and a NIC that is not bound to vfio-pci.
 fn check_error_paths(model: &'static str) {
-    let run = Guest::new(&format!("packet-send-errors-{model}"))
-        .nic(model)
-        .run(
-            "packet-send --pci 0000:00:1e.0 --count 10; echo \"missing-device-exit=$?\"; \
+    let run = Guest::new(&format!("packet-send-errors-{model}")).nic(model).run(
+        "packet-send --pci 0000:00:1e.0 --count 10; echo \"missing-device-exit=$?\"; \
          echo $NIC0 > /sys/bus/pci/drivers/vfio-pci/unbind; \
          packet-send --pci $NIC0 --count 10; echo \"unbound-exit=$?\"",
-        );
+    );
     run.assert_status(0);
     let out = &run.output;
     assert!(out.contains("missing-device-exit=1"), "{out}");
     assert!(out.contains("no PCI device at 0000:00:1e.0"), "{out}");
-    assert!(
-        out.contains("network controllers on this machine:"),
-        "should list the NICs that exist:\n{out}"
-    );
+    assert!(out.contains("network controllers on this machine:"), "should list the NICs that exist:\n{out}");
     assert!(out.contains("unbound-exit=1"), "{out}");
-    assert!(
-        out.contains("is not bound to vfio-pci (it has no driver)"),
-        "{out}"
-    );
-    assert!(
-        out.contains("driver_override"),
-        "should print how to bind:\n{out}"
-    );
-    assert_eq!(
-        run.frames(0).len(),
-        0,
-        "an error run put frames on the wire"
-    );
+    assert!(out.contains("is not bound to vfio-pci (it has no driver)"), "{out}");
+    assert!(out.contains("driver_override"), "should print how to bind:\n{out}");
+    assert_eq!(run.frames(0).len(), 0, "an error run put frames on the wire");
 }
 
 #[test]
@@ -137,17 +109,9 @@ fn e1000e_error_paths_explain_and_send_nothing() {
 
 #[test]
 fn a_nic_never_bound_to_vfio_is_refused() {
-    let run = Guest::new("packet-send-never-bound")
-        .nic("e1000")
-        .unbound()
-        .run("packet-send --pci $NIC0 --count 3");
+    let run = Guest::new("packet-send-never-bound").nic("e1000").unbound().run("packet-send --pci $NIC0 --count 3");
     run.assert_status(1);
-    assert!(
-        run.output
-            .contains("is not bound to vfio-pci (it has no driver)"),
-        "{}",
-        run.output
-    );
+    assert!(run.output.contains("is not bound to vfio-pci (it has no driver)"), "{}", run.output);
     assert_eq!(run.frames(0).len(), 0);
 }
 
@@ -155,34 +119,18 @@ fn a_nic_never_bound_to_vfio_is_refused() {
 fn bad_arguments_are_rejected_by_the_parser() {
     let bin = testbed::guest_bin("packet-send");
     for (args, needle) in [
-        (
-            vec!["--pci", "0000:00:02.0", "--size", "59"],
-            "59 is not in 60..=1514",
-        ),
-        (
-            vec!["--pci", "0000:00:02.0", "--size", "1515"],
-            "1515 is not in 60..=1514",
-        ),
+        (vec!["--pci", "0000:00:02.0", "--size", "59"], "59 is not in 60..=1514"),
+        (vec!["--pci", "0000:00:02.0", "--size", "1515"], "1515 is not in 60..=1514"),
         (vec!["--pci", "0000:00:02.0", "--count", "0"], "--count"),
         (vec!["--pci", "00:02"], "is not a PCI address"),
         (vec!["--pci", "0000:00:20.0"], "device must be 00 to 1f"),
         (vec!["--pci", "eth0"], "is not a PCI address"),
         (vec!["--count", "5"], "--pci"),
     ] {
-        let out = Command::new(&bin)
-            .args(&args)
-            .output()
-            .expect("run packet-send");
+        let out = Command::new(&bin).args(&args).output().expect("run packet-send");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{args:?} should be a usage error:\n{stderr}"
-        );
-        assert!(
-            stderr.contains(needle),
-            "{args:?}: expected {needle:?} in:\n{stderr}"
-        );
+        assert_eq!(out.status.code(), Some(2), "{args:?} should be a usage error:\n{stderr}");
+        assert!(stderr.contains(needle), "{args:?}: expected {needle:?} in:\n{stderr}");
     }
 }
 
@@ -205,20 +153,10 @@ fn an_unprivileged_user_gets_permission_and_memlock_errors_then_succeeds() {
     assert!(out.contains("noperm-exit=1"), "{out}");
     assert!(out.contains("no permission to open /dev/vfio/"), "{out}");
     assert!(out.contains("memlock-exit=1"), "{out}");
-    assert!(
-        out.contains("the memlock limit (65536 bytes) is too low"),
-        "{out}"
-    );
-    assert!(
-        out.contains("ulimit -l"),
-        "should say how to raise it:\n{out}"
-    );
+    assert!(out.contains("the memlock limit (65536 bytes) is too low"), "{out}");
+    assert!(out.contains("ulimit -l"), "should say how to raise it:\n{out}");
     assert!(out.contains("user-exit=0"), "{out}");
     let frames = run.frames(0);
-    assert_eq!(
-        frames.len(),
-        5,
-        "only the successful run may put frames on the wire"
-    );
+    assert_eq!(frames.len(), 5, "only the successful run may put frames on the wire");
     assert!(frames.iter().all(|f| f.len() == 200));
 }

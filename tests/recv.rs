@@ -30,27 +30,17 @@ fn expected_frame(seq: u64, size: usize) -> Vec<u8> {
 
 /// The number after `key` in `text` (e.g. "interrupts 12" -> 12.0).
 fn number_after(text: &str, key: &str) -> f64 {
-    let at = text
-        .find(key)
-        .unwrap_or_else(|| panic!("{key:?} not in:\n{text}"))
-        + key.len();
-    let num: String = text[at..]
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    num.parse()
-        .unwrap_or_else(|_| panic!("no number after {key:?} in:\n{text}"))
+    let at = text.find(key).unwrap_or_else(|| panic!("{key:?} not in:\n{text}")) + key.len();
+    let num: String = text[at..].trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    num.parse().unwrap_or_else(|_| panic!("no number after {key:?} in:\n{text}"))
 }
 
 const RUNS: [(u64, usize); 3] = [(200, 1514), (300, 60), (150, 777)];
 
 fn check_recv(model: &'static str) {
     let total: u64 = RUNS.iter().map(|r| r.0).sum();
-    let sends: Vec<String> = RUNS
-        .iter()
-        .map(|(n, size)| format!("packet-send --pci $NIC0 --count {n} --size {size}"))
-        .collect();
+    let sends: Vec<String> =
+        RUNS.iter().map(|(n, size)| format!("packet-send --pci $NIC0 --count {n} --size {size}")).collect();
     let command = format!(
         "zcnic recv --pci $NIC1 --count {total} --timeout 20 --pcap /tmp/rx.pcap > /tmp/recv.log 2>&1 & \
          pid=$!; i=0; while ! grep -qs listening /tmp/recv.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
@@ -59,63 +49,33 @@ fn check_recv(model: &'static str) {
          echo '--- idle'; zcnic recv --pci $NIC1 --timeout 2; echo \"idle-exit=$?\"",
         sends.join("; ")
     );
-    let run = Guest::new(&format!("recv-{model}"))
-        .nic(model)
-        .nic(model)
-        .fetch("/tmp/rx.pcap")
-        .run(&command);
+    let run = Guest::new(&format!("recv-{model}")).nic(model).nic(model).fetch("/tmp/rx.pcap").run(&command);
     run.assert_status(0);
     let out = &run.output;
     let (busy, idle) = out.split_once("--- idle").expect("both phases ran");
     assert!(busy.contains("recv-exit=0"), "{out}");
     assert!(busy.contains(&format!("received {total} frames")), "{out}");
     assert!(busy.contains("dropped 0;"), "{out}");
-    assert!(
-        number_after(busy, "; interrupts ") > 0.0,
-        "no interrupt was taken:\n{busy}"
-    );
-    assert!(
-        busy.contains("missed 0, no buffer 0"),
-        "the NIC ran out of buffers:\n{busy}"
-    );
-    assert_eq!(
-        number_after(busy, "good packets rx "),
-        total as f64,
-        "the NIC's own count:\n{busy}"
-    );
+    assert!(number_after(busy, "; interrupts ") > 0.0, "no interrupt was taken:\n{busy}");
+    assert!(busy.contains("missed 0, no buffer 0"), "the NIC ran out of buffers:\n{busy}");
+    assert_eq!(number_after(busy, "good packets rx "), total as f64, "the NIC's own count:\n{busy}");
 
-    let expected: Vec<Vec<u8>> = RUNS
-        .iter()
-        .flat_map(|&(n, size)| (0..n).map(move |seq| expected_frame(seq, size)))
-        .collect();
+    let expected: Vec<Vec<u8>> =
+        RUNS.iter().flat_map(|&(n, size)| (0..n).map(move |seq| expected_frame(seq, size))).collect();
     let got = read_pcap(&run.fetched("rx.pcap"));
     assert_eq!(got.len(), expected.len(), "frames in the pcap recv wrote");
     for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-        assert!(
-            g == e,
-            "frame {i} in recv's pcap differs from what was sent (len {} vs {})",
-            g.len(),
-            e.len()
-        );
+        assert!(g == e, "frame {i} in recv's pcap differs from what was sent (len {} vs {})", g.len(), e.len());
     }
     // What the hub delivered to NIC 1 is the same, as recorded by QEMU.
     assert_eq!(run.frames(1), expected, "QEMU's capture of NIC 1");
 
     // An idle receiver sleeps on the interrupt: under 10% of a CPU while waiting 2 s.
-    assert!(
-        idle.contains("idle-exit=0") && idle.contains("received 0 frames"),
-        "{idle}"
-    );
+    assert!(idle.contains("idle-exit=0") && idle.contains("received 0 frames"), "{idle}");
     let cpu = number_after(idle, "user ") + number_after(idle, "system ");
     let wall = number_after(idle, "over ");
-    assert!(
-        wall >= 1.9,
-        "the idle receiver did not wait its 2 s:\n{idle}"
-    );
-    assert!(
-        cpu < 0.1 * wall,
-        "an idle receiver used {cpu} s of CPU in {wall} s:\n{idle}"
-    );
+    assert!(wall >= 1.9, "the idle receiver did not wait its 2 s:\n{idle}");
+    assert!(cpu < 0.1 * wall, "an idle receiver used {cpu} s of CPU in {wall} s:\n{idle}");
 }
 
 #[test]

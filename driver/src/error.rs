@@ -49,12 +49,7 @@ impl fmt::Display for List<'_, GroupMember> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, m) in self.0.iter().enumerate() {
             let sep = if i == 0 { "" } else { ", " };
-            write!(
-                f,
-                "{sep}{} ({})",
-                m.addr,
-                m.driver.as_deref().unwrap_or("no driver")
-            )?;
+            write!(f, "{sep}{} ({})", m.addr, m.driver.as_deref().unwrap_or("no driver"))?;
         }
         Ok(())
     }
@@ -71,14 +66,17 @@ fn bind_hint(addr: &PciAddress) -> String {
 fn supported_list() -> String {
     crate::e1000::SUPPORTED_DEVICES
         .iter()
-        .map(|m| {
-            format!(
-                "{:04x}:{:04x} ({}, {})",
-                m.vendor_id, m.device_id, m.name, m.family
-            )
-        })
+        .map(|m| format!("{:04x}:{:04x} ({}, {})", m.vendor_id, m.device_id, m.name, m.family))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn describe_open_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file".into(),
+        io::ErrorKind::PermissionDenied => "permission denied (check the file's mode and owner)".into(),
+        _ => e.to_string(),
+    }
 }
 
 /// Everything that can go wrong in the driver.
@@ -231,6 +229,47 @@ pub enum Error {
         head: u32,
         /// TDT as last written.
         tail: u16,
+    },
+
+    /// The file to send cannot be opened.
+    #[error("cannot send {}: {}", .path.display(), describe_open_error(.source))]
+    FileOpen {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The path is not a regular file.
+    #[error("cannot send {}: it is {kind}; zcnic sends regular files only", .path.display())]
+    NotARegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead ("a directory", "a block device"...).
+        kind: &'static str,
+    },
+
+    /// The file changed while it was being sent.
+    #[error("{} changed while it was being sent ({what}) after {sent} bytes had been queued; the copy on the wire is not a consistent snapshot: send it again once it is no longer being written", .path.display())]
+    FileChanged {
+        /// The file.
+        path: PathBuf,
+        /// What changed.
+        what: String,
+        /// Payload bytes queued before the change was seen.
+        sent: u64,
+    },
+
+    /// Nobody answered ARP.
+    #[error("no ARP reply from {ip} after {tries} requests over {secs:.1} s: is the destination up and on this link? Give its MAC with --dst-mac to skip ARP")]
+    ArpNoReply {
+        /// The address asked for.
+        ip: std::net::Ipv4Addr,
+        /// Requests sent.
+        tries: u32,
+        /// Total time waited.
+        secs: f64,
     },
 
     /// A ring of an unusable size.

@@ -41,15 +41,16 @@
 pub mod dma;
 pub mod e1000;
 mod error;
+pub mod file_tx;
 pub mod mac;
 pub mod mmio;
+pub mod net;
 pub mod pci;
 pub mod vfio;
 
-pub use e1000::{
-    Counters, DeviceModel, HwStats, Nic, NicConfig, RxStats, TxBatch, TxStats, SUPPORTED_DEVICES,
-};
+pub use e1000::{Counters, DeviceModel, HwStats, Nic, NicConfig, RxStats, TxBatch, TxStats, SUPPORTED_DEVICES};
 pub use error::Error;
+pub use file_tx::{FileSendConfig, FileSendReport, FileSource};
 pub use mac::MacAddress;
 pub use pci::PciAddress;
 

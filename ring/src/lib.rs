@@ -7,7 +7,7 @@
 //! That split lets every index rule (wrap-around, free count, batch cleanup) be
 //! tested exhaustively with no hardware at all.
 //!
-//! Data path, TX: the driver writes a [`LegacyTxDesc`] per frame with
+//! Data path, TX: the driver writes a [`TxDesc`] per frame with
 //! [`TxRing::push`], closes the batch with [`TxRing::close_batch`] (which sets
 //! RS on the batch's last descriptor and returns the value for the TDT
 //! doorbell), and later frees whole batches with [`TxRing::reclaim`] once the
@@ -27,7 +27,7 @@ pub mod memory;
 pub mod rx;
 pub mod tx;
 
-pub use desc::{LegacyRxDesc, LegacyTxDesc, RxErrors, RxStatus, TxCmd, TxStatus};
+pub use desc::{LegacyRxDesc, RxErrors, RxStatus, TxCmd, TxDesc, TxStatus, TX_POPTS_IXSM, TX_POPTS_TXSM};
 pub use memory::{DescriptorMemory, VecMemory};
 pub use rx::{RxCompletion, RxDrop, RxRing};
 pub use tx::{Reclaimed, RingSizeError, TxRing};

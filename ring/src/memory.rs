@@ -33,9 +33,7 @@ pub struct VecMemory<D> {
 impl<D: Copy + Default> VecMemory<D> {
     /// `len` zeroed descriptors.
     pub fn new(len: usize) -> Self {
-        VecMemory {
-            descs: vec![D::default(); len],
-        }
+        VecMemory { descs: vec![D::default(); len] }
     }
 }
 

@@ -68,13 +68,7 @@ impl RxRing {
         if !(MIN_RING_SIZE..=MAX_RING_SIZE).contains(&size) || size % 8 != 0 {
             return Err(RingSizeError(size));
         }
-        Ok(RxRing {
-            size,
-            buffer_len,
-            next_to_clean: 0,
-            to_refill: 0,
-            discarding: false,
-        })
+        Ok(RxRing { size, buffer_len, next_to_clean: 0, to_refill: 0, discarding: false })
     }
 
     /// Number of descriptors.
@@ -84,11 +78,7 @@ impl RxRing {
 
     /// Write every descriptor with its slot's buffer and return the first
     /// RDT: `size - 1`, so the NIC owns all slots but the last.
-    pub fn init<M: DescriptorMemory<LegacyRxDesc>>(
-        &mut self,
-        mem: &mut M,
-        buffer_iova: impl Fn(u16) -> u64,
-    ) -> u16 {
+    pub fn init<M: DescriptorMemory<LegacyRxDesc>>(&mut self, mem: &mut M, buffer_iova: impl Fn(u16) -> u64) -> u16 {
         for slot in 0..self.size {
             mem.write(usize::from(slot), LegacyRxDesc::empty(buffer_iova(slot)));
         }
@@ -112,17 +102,13 @@ impl RxRing {
     pub fn has_completed<M: DescriptorMemory<LegacyRxDesc>>(&self, mem: &M) -> bool {
         // The slot one behind the tail belongs to software and is never
         // inspected: after size - 1 completions the ring must be refilled.
-        self.to_refill < self.size - 1
-            && mem.read(usize::from(self.next_to_clean)).status & RxStatus::DD != 0
+        self.to_refill < self.size - 1 && mem.read(usize::from(self.next_to_clean)).status & RxStatus::DD != 0
     }
 
     /// Look at the next descriptor: `None` if the NIC has not completed it
     /// (or every buffer is waiting for [`refill`](Self::refill)); otherwise a
     /// checked frame or a drop, and the ring moves on.
-    pub fn next_completed<M: DescriptorMemory<LegacyRxDesc>>(
-        &mut self,
-        mem: &M,
-    ) -> Option<RxCompletion> {
+    pub fn next_completed<M: DescriptorMemory<LegacyRxDesc>>(&mut self, mem: &M) -> Option<RxCompletion> {
         if self.to_refill >= self.size - 1 {
             return None;
         }
@@ -137,27 +123,15 @@ impl RxRing {
         if self.discarding || !eop {
             // Drop every descriptor of a multi-descriptor frame, through its EOP.
             self.discarding = !eop;
-            return Some(RxCompletion::Dropped {
-                slot,
-                reason: RxDrop::MultiDescriptor,
-            });
+            return Some(RxCompletion::Dropped { slot, reason: RxDrop::MultiDescriptor });
         }
         if desc.errors & RxErrors::FRAME_ERRORS != 0 {
-            return Some(RxCompletion::Dropped {
-                slot,
-                reason: RxDrop::FrameError,
-            });
+            return Some(RxCompletion::Dropped { slot, reason: RxDrop::FrameError });
         }
         if desc.length < MIN_RX_FRAME || desc.length > self.buffer_len {
-            return Some(RxCompletion::Dropped {
-                slot,
-                reason: RxDrop::BadLength,
-            });
+            return Some(RxCompletion::Dropped { slot, reason: RxDrop::BadLength });
         }
-        Some(RxCompletion::Frame {
-            slot,
-            len: desc.length,
-        })
+        Some(RxCompletion::Frame { slot, len: desc.length })
     }
 
     /// Hand every processed slot back to the NIC (buffer address rewritten,
@@ -208,21 +182,12 @@ mod tests {
 
     impl FakeNic {
         /// Write one completed descriptor; false if the NIC has no buffer (RDH == RDT).
-        fn receive(
-            &mut self,
-            mem: &mut VecMemory<LegacyRxDesc>,
-            len: u16,
-            status: u8,
-            errors: u8,
-        ) -> bool {
+        fn receive(&mut self, mem: &mut VecMemory<LegacyRxDesc>, len: u16, status: u8, errors: u8) -> bool {
             if self.head == self.tail {
                 return false;
             }
             let d = &mut mem.descs[usize::from(self.head)];
-            assert_eq!(
-                d.status, 0,
-                "the NIC was given a descriptor that was not cleared"
-            );
+            assert_eq!(d.status, 0, "the NIC was given a descriptor that was not cleared");
             assert_eq!(d.buffer_addr, iova(self.head), "descriptor lost its buffer");
             d.length = len;
             d.status = status;
@@ -268,11 +233,7 @@ mod tests {
         );
         let tail = ring.refill(&mut mem, iova).unwrap();
         assert_eq!(tail, 2, "one behind the next slot to look at");
-        assert_eq!(
-            ring.refill(&mut mem, iova),
-            None,
-            "no second doorbell without work"
-        );
+        assert_eq!(ring.refill(&mut mem, iova), None, "no second doorbell without work");
     }
 
     #[test]
@@ -297,42 +258,15 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                Dropped {
-                    slot: 0,
-                    reason: BadLength
-                },
-                Dropped {
-                    slot: 1,
-                    reason: BadLength
-                },
-                Dropped {
-                    slot: 2,
-                    reason: BadLength
-                },
-                Dropped {
-                    slot: 3,
-                    reason: BadLength
-                },
-                Dropped {
-                    slot: 4,
-                    reason: FrameError
-                },
-                Dropped {
-                    slot: 5,
-                    reason: FrameError
-                },
-                Dropped {
-                    slot: 6,
-                    reason: MultiDescriptor
-                },
-                Dropped {
-                    slot: 7,
-                    reason: MultiDescriptor
-                },
-                Dropped {
-                    slot: 8,
-                    reason: MultiDescriptor
-                },
+                Dropped { slot: 0, reason: BadLength },
+                Dropped { slot: 1, reason: BadLength },
+                Dropped { slot: 2, reason: BadLength },
+                Dropped { slot: 3, reason: BadLength },
+                Dropped { slot: 4, reason: FrameError },
+                Dropped { slot: 5, reason: FrameError },
+                Dropped { slot: 6, reason: MultiDescriptor },
+                Dropped { slot: 7, reason: MultiDescriptor },
+                Dropped { slot: 8, reason: MultiDescriptor },
                 Frame { slot: 9, len: 200 },
             ]
         );

@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::desc::{LegacyTxDesc, TxCmd};
+use crate::desc::{TxCmd, TxDesc};
 use crate::memory::DescriptorMemory;
 
 /// Smallest ring zcnic accepts: TDLEN must be a multiple of 128 bytes (8 descriptors).
@@ -30,11 +30,7 @@ pub struct RingSizeError(pub u16);
 
 impl fmt::Display for RingSizeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ring size {} is not a multiple of 8 between {} and {}",
-            self.0, MIN_RING_SIZE, MAX_RING_SIZE
-        )
+        write!(f, "ring size {} is not a multiple of 8 between {} and {}", self.0, MIN_RING_SIZE, MAX_RING_SIZE)
     }
 }
 
@@ -132,11 +128,7 @@ impl TxRing {
 
     /// Write `desc` into the next free slot, with RS and status cleared.
     /// Returns the slot, or `None` if the ring is full (reclaim first).
-    pub fn push<M: DescriptorMemory<LegacyTxDesc>>(
-        &mut self,
-        mem: &mut M,
-        mut desc: LegacyTxDesc,
-    ) -> Option<u16> {
+    pub fn push<M: DescriptorMemory<TxDesc>>(&mut self, mem: &mut M, mut desc: TxDesc) -> Option<u16> {
         if self.free() == 0 {
             return None;
         }
@@ -153,7 +145,7 @@ impl TxRing {
     /// End the current batch: set RS on its last descriptor and return the
     /// new tail to write to TDT, or `None` if nothing was pushed since the
     /// last doorbell (then no doorbell is needed).
-    pub fn close_batch<M: DescriptorMemory<LegacyTxDesc>>(&mut self, mem: &mut M) -> Option<u16> {
+    pub fn close_batch<M: DescriptorMemory<TxDesc>>(&mut self, mem: &mut M) -> Option<u16> {
         if self.unposted == 0 {
             return None;
         }
@@ -173,16 +165,14 @@ impl TxRing {
     /// Give back every batch whose last descriptor the NIC has marked DD,
     /// oldest first, stopping at the first batch not yet done. Only batch
     /// ends are read; a DD the NIC wrote anywhere else is never consulted.
-    pub fn reclaim<M: DescriptorMemory<LegacyTxDesc>>(&mut self, mem: &M) -> Reclaimed {
+    pub fn reclaim<M: DescriptorMemory<TxDesc>>(&mut self, mem: &M) -> Reclaimed {
         let first = self.next_to_clean;
         let mut count: u16 = 0;
         while let Some(&end) = self.batch_ends.front() {
             if !mem.read(usize::from(end)).is_done() {
                 break;
             }
-            let batch_len = self
-                .wrap(u32::from(end) + u32::from(self.size) - u32::from(self.next_to_clean))
-                + 1;
+            let batch_len = self.wrap(u32::from(end) + u32::from(self.size) - u32::from(self.next_to_clean)) + 1;
             self.next_to_clean = self.wrap(u32::from(end) + 1);
             self.in_use -= batch_len;
             count += batch_len;
@@ -199,10 +189,8 @@ impl TxRing {
             return None;
         }
         let head = head as u16;
-        let posted_tail = self
-            .wrap(u32::from(self.next_to_use) + u32::from(self.size) - u32::from(self.unposted));
-        let span =
-            |from: u16, to: u16| self.wrap(u32::from(to) + u32::from(self.size) - u32::from(from));
+        let posted_tail = self.wrap(u32::from(self.next_to_use) + u32::from(self.size) - u32::from(self.unposted));
+        let span = |from: u16, to: u16| self.wrap(u32::from(to) + u32::from(self.size) - u32::from(from));
         (span(self.next_to_clean, head) <= span(self.next_to_clean, posted_tail)).then_some(head)
     }
 }
@@ -214,8 +202,8 @@ mod tests {
     use crate::memory::VecMemory;
     use proptest::prelude::*;
 
-    fn frame(n: u64) -> LegacyTxDesc {
-        LegacyTxDesc::single_buffer_frame(0x1000 * (n + 1), 60)
+    fn frame(n: u64) -> TxDesc {
+        TxDesc::single_buffer_frame(0x1000 * (n + 1), 60)
     }
 
     /// Plays the NIC: processes descriptors from `head` up to `tail` in order,
@@ -228,16 +216,12 @@ mod tests {
 
     impl FakeNic {
         fn new() -> Self {
-            FakeNic {
-                head: 0,
-                tail: 0,
-                processed: Vec::new(),
-            }
+            FakeNic { head: 0, tail: 0, processed: Vec::new() }
         }
         fn doorbell(&mut self, tail: u16) {
             self.tail = tail;
         }
-        fn step(&mut self, mem: &mut VecMemory<LegacyTxDesc>, max: usize) -> usize {
+        fn step(&mut self, mem: &mut VecMemory<TxDesc>, max: usize) -> usize {
             let size = mem.descs.len() as u16;
             let mut n = 0;
             while self.head != self.tail && n < max {
@@ -285,9 +269,7 @@ mod tests {
             ring.push(&mut mem, frame(i)).unwrap();
         }
         assert_eq!(ring.close_batch(&mut mem), Some(5));
-        let rs: Vec<usize> = (0..16)
-            .filter(|&i| mem.descs[i].cmd & TxCmd::RS != 0)
-            .collect();
+        let rs: Vec<usize> = (0..16).filter(|&i| mem.descs[i].cmd & TxCmd::RS != 0).collect();
         assert_eq!(rs, vec![4]);
         // A second doorbell with nothing new is not needed.
         assert_eq!(ring.close_batch(&mut mem), None);
@@ -334,10 +316,7 @@ mod tests {
         assert!(ring.is_idle());
         assert_eq!(nic.processed.len() as u64, sent);
         let expected: Vec<u64> = (0..sent).map(|n| 0x1000 * (n + 1)).collect();
-        assert_eq!(
-            nic.processed, expected,
-            "frames left the ring in push order"
-        );
+        assert_eq!(nic.processed, expected, "frames left the ring in push order");
     }
 
     #[test]

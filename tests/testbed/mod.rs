@@ -85,6 +85,7 @@ pub struct Guest {
     bind: bool,
     timeout_secs: u32,
     fetch: Vec<String>,
+    files: Vec<(PathBuf, String)>,
 }
 
 impl Guest {
@@ -98,6 +99,7 @@ impl Guest {
             bind: true,
             timeout_secs: 240,
             fetch: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -125,6 +127,12 @@ impl Guest {
         self
     }
 
+    /// Put a host file into the guest at `guest_path`.
+    pub fn file(mut self, host: &Path, guest_path: &str) -> Guest {
+        self.files.push((host.to_path_buf(), guest_path.to_string()));
+        self
+    }
+
     /// After the command, copy this guest file back (see [`GuestRun::fetched`]).
     pub fn fetch(mut self, guest_path: &str) -> Guest {
         self.fetch.push(guest_path.to_string());
@@ -134,16 +142,11 @@ impl Guest {
     /// Boot, run `command` (a shell command; `$NIC0`, `$MAC0`... are set), shut down.
     pub fn run(&self, command: &str) -> GuestRun {
         ensure_built();
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("testbed")
-            .join(&self.name);
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("testbed").join(&self.name);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create the results folder");
         let mut cmd = Command::new("bash");
-        cmd.arg(testbed_script())
-            .arg("--no-build")
-            .arg("--out")
-            .arg(&dir);
+        cmd.arg(testbed_script()).arg("--no-build").arg("--out").arg(&dir);
         for nic in &self.nics {
             cmd.arg("--nic").arg(nic);
         }
@@ -158,6 +161,9 @@ impl Guest {
         }
         for path in &self.fetch {
             cmd.arg("--fetch").arg(path);
+        }
+        for (host, guest) in &self.files {
+            cmd.arg("--file").arg(format!("{}:{guest}", host.display()));
         }
         cmd.arg("--").arg(command);
         let out = cmd.output().expect("run scripts/testbed.sh");
@@ -235,11 +241,7 @@ impl GuestRun {
     /// Where a file named with [`Guest::fetch`] landed on the host.
     pub fn fetched(&self, basename: &str) -> PathBuf {
         let p = self.dir.join("fetched").join(basename);
-        assert!(
-            p.exists(),
-            "{basename} was not fetched from the guest (results in {})",
-            self.dir.display()
-        );
+        assert!(p.exists(), "{basename} was not fetched from the guest (results in {})", self.dir.display());
         p
     }
 
@@ -264,28 +266,19 @@ impl GuestRun {
             faults.join("\n"),
             self.dir.display()
         );
-        assert!(
-            !self.dmesg.is_empty(),
-            "no guest kernel log was captured; see {}",
-            self.dir.display()
-        );
+        assert!(!self.dmesg.is_empty(), "no guest kernel log was captured; see {}", self.dir.display());
     }
 }
 
 /// Every packet in a pcap file.
 pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     let file = fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let mut reader = pcap_file::pcap::PcapReader::new(file)
-        .unwrap_or_else(|e| panic!("{} is not a pcap file: {e}", path.display()));
+    let mut reader =
+        pcap_file::pcap::PcapReader::new(file).unwrap_or_else(|e| panic!("{} is not a pcap file: {e}", path.display()));
     let mut frames = Vec::new();
     while let Some(pkt) = reader.next_packet() {
         let pkt = pkt.unwrap_or_else(|e| panic!("corrupt packet in {}: {e}", path.display()));
-        assert_eq!(
-            pkt.data.len() as u32,
-            pkt.orig_len,
-            "truncated capture in {}",
-            path.display()
-        );
+        assert_eq!(pkt.data.len() as u32, pkt.orig_len, "truncated capture in {}", path.display());
         frames.push(pkt.data.into_owned());
     }
     frames

@@ -21,11 +21,8 @@ pub struct IovaAllocator {
 impl IovaAllocator {
     /// An allocator over `valid` ranges (half-open), less everything below [`IOVA_FLOOR`].
     pub fn new(valid: &[Range<u64>]) -> Self {
-        let mut free: Vec<Range<u64>> = valid
-            .iter()
-            .map(|r| r.start.max(IOVA_FLOOR)..r.end)
-            .filter(|r| r.start < r.end)
-            .collect();
+        let mut free: Vec<Range<u64>> =
+            valid.iter().map(|r| r.start.max(IOVA_FLOOR)..r.end).filter(|r| r.start < r.end).collect();
         free.sort_by_key(|r| r.start);
         let mut merged: Vec<Range<u64>> = Vec::with_capacity(free.len());
         for r in free {
@@ -72,14 +69,8 @@ impl IovaAllocator {
     pub fn free(&mut self, iova: u64, len: u64) {
         let new = iova..iova + len;
         let pos = self.free.partition_point(|r| r.start < new.start);
-        debug_assert!(
-            pos == 0 || self.free[pos - 1].end <= new.start,
-            "double free of IOVA {iova:#x}"
-        );
-        debug_assert!(
-            pos == self.free.len() || new.end <= self.free[pos].start,
-            "double free of IOVA {iova:#x}"
-        );
+        debug_assert!(pos == 0 || self.free[pos - 1].end <= new.start, "double free of IOVA {iova:#x}");
+        debug_assert!(pos == self.free.len() || new.end <= self.free[pos].start, "double free of IOVA {iova:#x}");
         self.free.insert(pos, new);
         // Merge with the neighbours.
         if pos + 1 < self.free.len() && self.free[pos].end == self.free[pos + 1].start {
@@ -115,10 +106,7 @@ mod tests {
         // Fill the low range; the next block must skip the MSI hole.
         let mut last = first;
         while let Some(iova) = a.alloc(MIB2, MIB2) {
-            assert!(
-                iova + MIB2 <= 0xfee0_0000 || iova >= 0xfef0_0000,
-                "{iova:#x}"
-            );
+            assert!(iova + MIB2 <= 0xfee0_0000 || iova >= 0xfef0_0000, "{iova:#x}");
             assert!(iova + MIB2 <= 1 << 39);
             last = iova;
             if iova > 0x1_0000_0000 {

@@ -48,16 +48,7 @@ fn mmap_anon(len: usize, huge: bool) -> std::io::Result<NonNull<u8>> {
     }
     // SAFETY: an anonymous mapping at an address the kernel picks aliases
     // nothing; failure is checked below.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            flags,
-            -1,
-            0,
-        )
-    };
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
     if p == libc::MAP_FAILED {
         return Err(std::io::Error::last_os_error());
     }
@@ -71,11 +62,7 @@ impl DmaRegion {
     /// Allocate at least `len` bytes of zeroed memory and map it for the NIC
     /// with `access`. Uses 2 MiB hugepages when any are free; otherwise falls
     /// back to 4 KiB pages with a warning that says how to reserve some.
-    pub fn new(
-        container: &Arc<Container>,
-        len: usize,
-        access: DmaAccess,
-    ) -> Result<DmaRegion, Error> {
+    pub fn new(container: &Arc<Container>, len: usize, access: DmaAccess) -> Result<DmaRegion, Error> {
         let huge_len = len.div_ceil(HUGE_PAGE) * HUGE_PAGE;
         let (ptr, len, kind) = match mmap_anon(huge_len, true) {
             Ok(p) => (p, huge_len, PageKind::Huge2M),
@@ -85,8 +72,7 @@ impl DmaRegion {
                      misses. Reserve some with `echo 64 | sudo tee /proc/sys/vm/nr_hugepages`"
                 );
                 let small_len = len.div_ceil(SMALL_PAGE) * SMALL_PAGE;
-                let p = mmap_anon(small_len, false)
-                    .map_err(Error::os("allocating DMA memory (mmap)"))?;
+                let p = mmap_anon(small_len, false).map_err(Error::os("allocating DMA memory (mmap)"))?;
                 (p, small_len, PageKind::Small4K)
             }
         };
@@ -106,14 +92,7 @@ impl DmaRegion {
                 return Err(e);
             }
         };
-        Ok(DmaRegion {
-            ptr,
-            len,
-            iova,
-            kind,
-            access,
-            container: Arc::clone(container),
-        })
+        Ok(DmaRegion { ptr, len, iova, kind, access, container: Arc::clone(container) })
     }
 
     /// Bytes in the region (the request rounded up to whole pages).
@@ -143,19 +122,13 @@ impl DmaRegion {
 
     /// IOVA of byte `offset` (bound-checked: `offset + len` must lie inside).
     pub fn iova_at(&self, offset: usize, len: usize) -> u64 {
-        assert!(
-            offset.checked_add(len).is_some_and(|end| end <= self.len),
-            "DMA range outside region"
-        );
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.len), "DMA range outside region");
         self.iova + offset as u64
     }
 
     /// Raw pointer to byte `offset` of `len` bytes (bound-checked).
     pub(crate) fn ptr_at(&self, offset: usize, len: usize) -> *mut u8 {
-        assert!(
-            offset.checked_add(len).is_some_and(|end| end <= self.len),
-            "DMA range outside region"
-        );
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.len), "DMA range outside region");
         // SAFETY: offset + len is inside the allocation (checked above).
         unsafe { self.ptr.as_ptr().add(offset) }
     }
@@ -178,11 +151,7 @@ impl DmaRegion {
     /// Rust's back. (The device may still be reading an older frame there;
     /// callers hand out only buffers whose descriptors have completed.)
     pub(crate) fn device_readonly_bytes_mut(&mut self, offset: usize, len: usize) -> &mut [u8] {
-        assert_eq!(
-            self.access,
-            DmaAccess::DeviceReads,
-            "device-writable memory is never exposed as &mut"
-        );
+        assert_eq!(self.access, DmaAccess::DeviceReads, "device-writable memory is never exposed as &mut");
         let p = self.ptr_at(offset, len);
         // SAFETY: in bounds (ptr_at); the device cannot write it (IOMMU
         // read-only mapping); &mut self guarantees no other Rust reference.
@@ -197,10 +166,7 @@ impl Drop for DmaRegion {
         if let Err(e) = self.container.unmap_dma(self.iova, self.len) {
             // The pages stay pinned by the container until it closes; leaking
             // them is safer than freeing memory the device might reach.
-            log::error!(
-                "could not unmap DMA region at IOVA {:#x}: {e}; leaking it",
-                self.iova
-            );
+            log::error!("could not unmap DMA region at IOVA {:#x}: {e}; leaking it", self.iova);
             return;
         }
         // SAFETY: the IOMMU mapping is gone and nothing else refers to the memory.
@@ -227,19 +193,10 @@ impl<'a, D: Copy> DescriptorView<'a, D> {
     /// device-read-only (the NIC must be able to write status back).
     pub fn new(region: &'a DmaRegion, offset: usize, count: usize) -> Self {
         let size = std::mem::size_of::<D>();
-        assert_eq!(
-            region.access,
-            DmaAccess::DeviceReadsWrites,
-            "descriptors must be device-writable"
-        );
+        assert_eq!(region.access, DmaAccess::DeviceReadsWrites, "descriptors must be device-writable");
         assert_eq!(offset % 128, 0, "rings are 128-byte aligned");
         let _ = region.ptr_at(offset, count * size);
-        DescriptorView {
-            region,
-            offset,
-            count,
-            _desc: PhantomData,
-        }
+        DescriptorView { region, offset, count, _desc: PhantomData }
     }
 
     /// IOVA of the first descriptor (for the base address registers).
@@ -253,11 +210,7 @@ impl<'a, D: Copy> DescriptorView<'a, D> {
     }
 
     fn slot(&self, index: usize) -> *mut D {
-        assert!(
-            index < self.count,
-            "descriptor index {index} outside a ring of {}",
-            self.count
-        );
+        assert!(index < self.count, "descriptor index {index} outside a ring of {}", self.count);
         let size = std::mem::size_of::<D>();
         self.region.ptr_at(self.offset + index * size, size).cast()
     }

@@ -35,9 +35,7 @@ pub fn reset(regs: &Mmio) -> Result<(), Error> {
     thread::sleep(Duration::from_millis(1));
     while regs.read32(regs::CTRL) & ctrl::RST != 0 {
         if start.elapsed() > RESET_TIMEOUT {
-            return Err(Error::ResetTimeout {
-                ms: RESET_TIMEOUT.as_millis() as u64,
-            });
+            return Err(Error::ResetTimeout { ms: RESET_TIMEOUT.as_millis() as u64 });
         }
         thread::sleep(Duration::from_millis(1));
     }
@@ -60,10 +58,7 @@ pub fn setup_link(regs: &Mmio, model: &DeviceModel) {
     let c = (regs.read32(regs::CTRL) & !clear) | ctrl::SLU | ctrl::ASDE;
     regs.write32(regs::CTRL, c);
     if model.is_82574 {
-        regs.write32(
-            regs::CTRL_EXT,
-            regs.read32(regs::CTRL_EXT) | ctrl_ext::DRV_LOAD,
-        );
+        regs.write32(regs::CTRL_EXT, regs.read32(regs::CTRL_EXT) | ctrl_ext::DRV_LOAD);
     }
 }
 
@@ -224,9 +219,7 @@ pub fn wait_for_link(regs: &Mmio, timeout: Duration) -> Result<(), Error> {
     let start = Instant::now();
     while !link_up(regs) {
         if start.elapsed() > timeout {
-            return Err(Error::LinkDown {
-                secs: timeout.as_secs(),
-            });
+            return Err(Error::LinkDown { secs: timeout.as_secs() });
         }
         thread::sleep(Duration::from_millis(10));
     }
@@ -238,10 +231,7 @@ pub fn wait_for_link(regs: &Mmio, timeout: Duration) -> Result<(), Error> {
 pub fn stop(regs: &Mmio, model: &DeviceModel) {
     quiesce(regs);
     if model.is_82574 {
-        regs.write32(
-            regs::CTRL_EXT,
-            regs.read32(regs::CTRL_EXT) & !ctrl_ext::DRV_LOAD,
-        );
+        regs.write32(regs::CTRL_EXT, regs.read32(regs::CTRL_EXT) & !ctrl_ext::DRV_LOAD);
     }
 }
 

@@ -11,6 +11,9 @@ mod rx;
 mod stats;
 mod tx;
 
+use std::net::Ipv4Addr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vfio_bindings::bindings::vfio::VFIO_PCI_BAR0_REGION_INDEX;
@@ -22,13 +25,17 @@ pub use tx::{TxBatch, TxStats, ETH_HEADER_LEN, MAX_FRAME_LEN, MIN_FRAME_LEN, TX_
 
 use crate::dma::DmaRegion;
 use crate::error::Error;
+use crate::file_tx::{FileSendConfig, FileSendReport, FileSource};
 use crate::mac::MacAddress;
 use crate::mmio::Mmio;
+use crate::net::arp;
+use crate::net::udp::UdpFlow;
 use crate::pci::{config, sysfs::Sysfs, PciAddress};
+use crate::vfio::Container;
 use crate::vfio::{Device, DmaAccess, Group, Interrupt, IrqMode};
 use regs::icr;
 use rx::RxQueue;
-use tx::TxQueue;
+pub(crate) use tx::TxQueue;
 
 /// Size of BAR0 on both parts.
 const BAR0_SIZE: u64 = 128 * 1024;
@@ -52,12 +59,7 @@ pub struct NicConfig {
 
 impl Default for NicConfig {
     fn default() -> Self {
-        NicConfig {
-            tx_ring_size: 512,
-            rx_ring_size: 512,
-            promiscuous: false,
-            link_timeout: Duration::from_secs(10),
-        }
+        NicConfig { tx_ring_size: 512, rx_ring_size: 512, promiscuous: false, link_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -89,12 +91,7 @@ impl RingLayout {
         let rx_desc = page(usize::from(tx_size) * 16);
         let rx_buffers = rx_desc + page(usize::from(rx_size) * 16);
         let total = rx_buffers + usize::from(rx_size) * RX_BUFFER_SIZE;
-        RingLayout {
-            tx_desc,
-            rx_desc,
-            rx_buffers,
-            total,
-        }
+        RingLayout { tx_desc, rx_desc, rx_buffers, total }
     }
 }
 
@@ -128,12 +125,7 @@ impl Nic {
     fn open_with_sysfs(addr: &PciAddress, cfg: &NicConfig, sysfs: &Sysfs) -> Result<Nic, Error> {
         let usable = sysfs.check_usable(addr)?;
         let model = usable.model;
-        log::info!(
-            "{addr}: {} ({}), IOMMU group {}",
-            model.name,
-            model.family,
-            usable.iommu_group
-        );
+        log::info!("{addr}: {} ({}), IOMMU group {}", model.name, model.family, usable.iommu_group);
         let group = Group::open(usable.iommu_group, sysfs)?;
         let container = group.container().clone();
         let device = Device::open(group, addr)?;
@@ -148,11 +140,7 @@ impl Nic {
         let rings = DmaRegion::new(&container, layout.total, DmaAccess::DeviceReadsWrites)?;
         let tx = TxQueue::new(&container, cfg.tx_ring_size, layout.tx_desc)?;
         let rx = RxQueue::new(cfg.rx_ring_size, layout.rx_desc, layout.rx_buffers)?;
-        log::debug!(
-            "rings at IOVA {:#x} ({:?})",
-            rings.iova(),
-            rings.page_kind()
-        );
+        log::debug!("rings at IOVA {:#x} ({:?})", rings.iova(), rings.page_kind());
         let irq = Interrupt::enable(&device)?;
         let mut nic = Nic {
             rings,
@@ -232,16 +220,12 @@ impl Nic {
     pub fn tx_batch(&mut self) -> TxBatch<'_> {
         self.tx.reclaim(&self.rings);
         self.last_activity = Instant::now();
-        TxBatch {
-            queue: &mut self.tx,
-            rings: &self.rings,
-            regs: &self.regs,
-        }
+        TxBatch { queue: &mut self.tx, rings: &self.rings, regs: &self.regs }
     }
 
     /// Reclaim descriptors the NIC has completed; returns how many.
     pub fn reclaim_tx(&mut self) -> u16 {
-        self.tx.reclaim(&self.rings)
+        self.tx.reclaim(&self.rings).count
     }
 
     /// Frames handed to the NIC and not yet reclaimed as done.
@@ -259,6 +243,18 @@ impl Nic {
             return Err(self.tx_timeout(timeout));
         }
         Ok(self.tx.ring().free())
+    }
+
+    /// Wait until at least `n` TX descriptors are free.
+    pub fn wait_tx_free(&mut self, n: u16, timeout: Duration) -> Result<(), Error> {
+        let ready = self.wait_until(icr::TXDW, timeout, |nic| {
+            nic.tx.reclaim(&nic.rings);
+            nic.tx.ring().free() >= n
+        })?;
+        if !ready {
+            return Err(self.tx_timeout(timeout));
+        }
+        Ok(())
     }
 
     /// Wait until the NIC has completed every frame handed to it.
@@ -283,6 +279,72 @@ impl Nic {
         }
     }
 
+    /// Learn `dst_ip`'s MAC with ARP: broadcast a request from `src_ip`, wait
+    /// `per_try` for the reply, up to `tries` times. Frames other than the
+    /// reply that arrive meanwhile are discarded.
+    pub fn resolve_mac(
+        &mut self,
+        src_ip: Ipv4Addr,
+        dst_ip: Ipv4Addr,
+        tries: u32,
+        per_try: Duration,
+    ) -> Result<MacAddress, Error> {
+        let start = Instant::now();
+        let mac = self.mac;
+        for attempt in 1..=tries {
+            {
+                let mut batch = self.tx_batch();
+                let buf = batch.frame_buffer().ok_or(Error::TxRingFull)?;
+                let n = arp::write_request(buf, mac, src_ip, dst_ip);
+                batch.push(n)?;
+            }
+            log::debug!("ARP: who has {dst_ip}? tell {src_ip} (try {attempt} of {tries})");
+            let deadline = Instant::now() + per_try;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || !self.wait_rx(left)? {
+                    break;
+                }
+                let mut found = None;
+                self.rx_burst(64, |frame| found = found.or_else(|| arp::parse_reply(frame, src_ip, dst_ip)));
+                if let Some(m) = found {
+                    log::info!("ARP: {dst_ip} is at {m}");
+                    return Ok(m);
+                }
+            }
+        }
+        Err(Error::ArpNoReply { ip: dst_ip, tries, secs: start.elapsed().as_secs_f64() })
+    }
+
+    /// Send a file as UDP datagrams of `flow` with zero copies: see
+    /// [`crate::file_tx`]. `stop` ends the send early (the frames already
+    /// queued complete first); `progress` is told the payload bytes completed.
+    pub fn send_file(
+        &mut self,
+        source: &FileSource,
+        flow: &UdpFlow,
+        config: &FileSendConfig,
+        stop: &AtomicBool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<FileSendReport, Error> {
+        crate::file_tx::sender::send_file(self, source, flow, config, stop, progress)
+    }
+
+    pub(crate) fn container(&self) -> &Arc<Container> {
+        self.device.group().container()
+    }
+
+    pub(crate) fn tx_access<R>(&mut self, f: impl FnOnce(&mut TxQueue, &DmaRegion, &Mmio) -> R) -> R {
+        self.last_activity = Instant::now();
+        f(&mut self.tx, &self.rings, &self.regs)
+    }
+
+    /// Stop all DMA now (the NIC is unusable afterwards): for error paths that
+    /// must release memory the NIC might still be reading.
+    pub(crate) fn halt(&mut self) {
+        self.stop_dma();
+    }
+
     // ---- receive ----
 
     /// Hand up to `max` received frames to `on_frame` (each checked: length
@@ -301,9 +363,7 @@ impl Nic {
     /// While traffic flows this polls; when the line goes quiet it sleeps on
     /// the NIC's interrupt, so an idle receiver costs almost no CPU.
     pub fn wait_rx(&mut self, timeout: Duration) -> Result<bool, Error> {
-        self.wait_until(icr::RXT0 | icr::RXO | icr::RXDMT0, timeout, |nic| {
-            nic.rx.has_completed(&nic.rings)
-        })
+        self.wait_until(icr::RXT0 | icr::RXO | icr::RXDMT0, timeout, |nic| nic.rx.has_completed(&nic.rings))
     }
 
     // ---- waiting ----
@@ -311,12 +371,7 @@ impl Nic {
     /// Wait until `ready` holds or `timeout` passes; returns whether it holds.
     /// Polls for POLL_WINDOW after the last activity, then arms the interrupt
     /// `causes` (plus link changes) and sleeps on the eventfd.
-    fn wait_until(
-        &mut self,
-        causes: u32,
-        timeout: Duration,
-        ready: impl Fn(&mut Nic) -> bool,
-    ) -> Result<bool, Error> {
+    fn wait_until(&mut self, causes: u32, timeout: Duration, ready: impl Fn(&mut Nic) -> bool) -> Result<bool, Error> {
         let deadline = Instant::now() + timeout;
         loop {
             if ready(self) {
@@ -356,11 +411,7 @@ impl Nic {
         let causes = self.regs.read32(regs::ICR);
         if causes & icr::LSC != 0 {
             self.link_changes += 1;
-            log::info!(
-                "{}: link {}",
-                self.device.addr(),
-                if self.link_up() { "up" } else { "down" }
-            );
+            log::info!("{}: link {}", self.device.addr(), if self.link_up() { "up" } else { "down" });
         }
         causes
     }
@@ -394,10 +445,7 @@ impl Nic {
             log::error!("{}: could not clear bus mastering: {e}", self.device.addr());
         }
         self.irq.disable(&self.device);
-        log::info!(
-            "{}: stopped (TX/RX off, interrupts masked, bus mastering off)",
-            self.device.addr()
-        );
+        log::info!("{}: stopped (TX/RX off, interrupts masked, bus mastering off)", self.device.addr());
     }
 }
 

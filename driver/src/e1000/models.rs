@@ -35,11 +35,7 @@ pub const SUPPORTED_DEVICES: &[DeviceModel] = &[
         device_id: 0x100e,
         name: "82540EM",
         family: "e1000",
-        eerd: EerdLayout {
-            start: 1 << 0,
-            done: 1 << 4,
-            addr_shift: 8,
-        },
+        eerd: EerdLayout { start: 1 << 0, done: 1 << 4, addr_shift: 8 },
         is_82574: false,
     },
     DeviceModel {
@@ -47,11 +43,7 @@ pub const SUPPORTED_DEVICES: &[DeviceModel] = &[
         device_id: 0x10d3,
         name: "82574L",
         family: "e1000e",
-        eerd: EerdLayout {
-            start: 1 << 0,
-            done: 1 << 1,
-            addr_shift: 2,
-        },
+        eerd: EerdLayout { start: 1 << 0, done: 1 << 1, addr_shift: 2 },
         is_82574: true,
     },
 ];

@@ -58,11 +58,7 @@ pub(crate) struct RxQueue {
 }
 
 impl RxQueue {
-    pub(crate) fn new(
-        size: u16,
-        desc_offset: usize,
-        buffer_offset: usize,
-    ) -> Result<RxQueue, Error> {
+    pub(crate) fn new(size: u16, desc_offset: usize, buffer_offset: usize) -> Result<RxQueue, Error> {
         Ok(RxQueue {
             ring: RxRing::new(size, RX_BUFFER_SIZE as u16)?,
             desc_offset,
@@ -77,19 +73,13 @@ impl RxQueue {
     }
 
     fn buffer_iova(rings: &DmaRegion, buffer_offset: usize) -> impl Fn(u16) -> u64 + '_ {
-        move |slot| {
-            rings.iova_at(
-                buffer_offset + usize::from(slot) * RX_BUFFER_SIZE,
-                RX_BUFFER_SIZE,
-            )
-        }
+        move |slot| rings.iova_at(buffer_offset + usize::from(slot) * RX_BUFFER_SIZE, RX_BUFFER_SIZE)
     }
 
     /// Give every slot a buffer; returns the first RDT.
     pub(crate) fn init(&mut self, rings: &DmaRegion) -> u16 {
         let mut view = self.descriptors(rings);
-        self.ring
-            .init(&mut view, Self::buffer_iova(rings, self.buffer_offset))
+        self.ring.init(&mut view, Self::buffer_iova(rings, self.buffer_offset))
     }
 
     pub(crate) fn has_completed(&self, rings: &DmaRegion) -> bool {
@@ -112,11 +102,7 @@ impl RxQueue {
         max: usize,
         mut on_frame: impl FnMut(&[u8]),
     ) -> usize {
-        let mut view = DescriptorView::<LegacyRxDesc>::new(
-            rings,
-            self.desc_offset,
-            usize::from(self.ring.size()),
-        );
+        let mut view = DescriptorView::<LegacyRxDesc>::new(rings, self.desc_offset, usize::from(self.ring.size()));
         let mut delivered = 0;
         while delivered < max {
             match self.ring.next_completed(&view) {
@@ -125,10 +111,7 @@ impl RxQueue {
                     let len = usize::from(len);
                     // The ring checked len <= RX_BUFFER_SIZE; copy_out bound-checks again.
                     let frame = &mut self.scratch[..len];
-                    rings.copy_out(
-                        self.buffer_offset + usize::from(slot) * RX_BUFFER_SIZE,
-                        frame,
-                    );
+                    rings.copy_out(self.buffer_offset + usize::from(slot) * RX_BUFFER_SIZE, frame);
                     on_frame(frame);
                     self.stats.frames += 1;
                     self.stats.bytes += len as u64;
@@ -140,10 +123,7 @@ impl RxQueue {
                 }
             }
         }
-        if let Some(tail) = self
-            .ring
-            .refill(&mut view, Self::buffer_iova(rings, self.buffer_offset))
-        {
+        if let Some(tail) = self.ring.refill(&mut view, Self::buffer_iova(rings, self.buffer_offset)) {
             // Cleared descriptors must be visible before the NIC sees the new tail.
             fence(Ordering::SeqCst);
             regs.write32(regs::RDT, u32::from(tail));

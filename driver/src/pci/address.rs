@@ -33,22 +33,14 @@ impl FromStr for PciAddress {
     type Err = PciAddressError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |why| PciAddressError {
-            input: s.to_string(),
-            why,
-        };
+        let err = |why| PciAddressError { input: s.to_string(), why };
         let hex = |part: &str, max_len: usize, what| {
-            if part.is_empty()
-                || part.len() > max_len
-                || !part.bytes().all(|b| b.is_ascii_hexdigit())
-            {
+            if part.is_empty() || part.len() > max_len || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(err(what));
             }
             u32::from_str_radix(part, 16).map_err(|_| err(what))
         };
-        let (rest, function) = s
-            .rsplit_once('.')
-            .ok_or_else(|| err("no '.' before the function"))?;
+        let (rest, function) = s.rsplit_once('.').ok_or_else(|| err("no '.' before the function"))?;
         let function = hex(function, 1, "function is not one hex digit")?;
         if function > 7 {
             return Err(err("function must be 0 to 7"));
@@ -64,22 +56,13 @@ impl FromStr for PciAddress {
         if device > 0x1f {
             return Err(err("device must be 00 to 1f"));
         }
-        Ok(PciAddress {
-            domain: domain as u16,
-            bus: bus as u8,
-            device: device as u8,
-            function: function as u8,
-        })
+        Ok(PciAddress { domain: domain as u16, bus: bus as u8, device: device as u8, function: function as u8 })
     }
 }
 
 impl fmt::Display for PciAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:04x}:{:02x}:{:02x}.{:x}",
-            self.domain, self.bus, self.device, self.function
-        )
+        write!(f, "{:04x}:{:02x}:{:02x}.{:x}", self.domain, self.bus, self.device, self.function)
     }
 }
 
@@ -90,15 +73,7 @@ mod tests {
     #[test]
     fn parses_full_and_short_forms() {
         let a: PciAddress = "0000:03:00.1".parse().unwrap();
-        assert_eq!(
-            a,
-            PciAddress {
-                domain: 0,
-                bus: 3,
-                device: 0,
-                function: 1
-            }
-        );
+        assert_eq!(a, PciAddress { domain: 0, bus: 3, device: 0, function: 1 });
         assert_eq!(a.to_string(), "0000:03:00.1");
         let b: PciAddress = "00:1f.7".parse().unwrap();
         assert_eq!(b.to_string(), "0000:00:1f.7");

@@ -20,9 +20,7 @@ pub struct Sysfs {
 
 impl Default for Sysfs {
     fn default() -> Self {
-        Sysfs {
-            root: PathBuf::from("/sys"),
-        }
+        Sysfs { root: PathBuf::from("/sys") }
     }
 }
 
@@ -72,9 +70,7 @@ impl Sysfs {
 
     /// The device's IOMMU group, if the IOMMU is on.
     pub fn iommu_group(&self, addr: &PciAddress) -> Option<u32> {
-        Self::link_name(&self.device_dir(addr).join("iommu_group"))?
-            .parse()
-            .ok()
+        Self::link_name(&self.device_dir(addr).join("iommu_group"))?.parse().ok()
     }
 
     /// Whether the vfio-pci driver is registered (its module is loaded).
@@ -84,20 +80,13 @@ impl Sysfs {
 
     /// Every device in IOMMU group `group`, with its driver.
     pub fn group_members(&self, group: u32) -> Vec<GroupMember> {
-        let dir = self
-            .root
-            .join("kernel/iommu_groups")
-            .join(group.to_string())
-            .join("devices");
+        let dir = self.root.join("kernel/iommu_groups").join(group.to_string()).join("devices");
         let mut members: Vec<GroupMember> = fs::read_dir(dir)
             .into_iter()
             .flatten()
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<PciAddress>().ok())
-            .map(|addr| GroupMember {
-                addr,
-                driver: self.driver(&addr),
-            })
+            .map(|addr| GroupMember { addr, driver: self.driver(&addr) })
             .collect();
         members.sort_by_key(|m| m.addr);
         members
@@ -111,17 +100,10 @@ impl Sysfs {
             .flatten()
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<PciAddress>().ok())
-            .filter(|addr| {
-                Self::read_hex(&self.device_dir(addr).join("class")).is_ok_and(|c| c >> 16 == 0x02)
-            })
+            .filter(|addr| Self::read_hex(&self.device_dir(addr).join("class")).is_ok_and(|c| c >> 16 == 0x02))
             .filter_map(|addr| {
                 let (vendor, device) = self.ids(&addr).ok()?;
-                Some(NetworkController {
-                    addr,
-                    vendor,
-                    device,
-                    driver: self.driver(&addr),
-                })
+                Some(NetworkController { addr, vendor, device, driver: self.driver(&addr) })
             })
             .collect();
         nics.sort_by_key(|n| n.addr);
@@ -133,10 +115,7 @@ impl Sysfs {
     /// loaded and owns it, and it has an IOMMU group.
     pub fn check_usable(&self, addr: &PciAddress) -> Result<UsableDevice, Error> {
         if !self.device_dir(addr).exists() {
-            return Err(Error::NoSuchDevice {
-                addr: *addr,
-                nics: self.network_controllers(),
-            });
+            return Err(Error::NoSuchDevice { addr: *addr, nics: self.network_controllers() });
         }
         let (vendor, device) = self.ids(addr).map_err(|source| Error::Sysfs {
             what: "read the device's vendor and device IDs",
@@ -146,24 +125,15 @@ impl Sysfs {
         let model = SUPPORTED_DEVICES
             .iter()
             .find(|m| m.vendor_id == vendor && m.device_id == device)
-            .ok_or(Error::UnsupportedDevice {
-                addr: *addr,
-                vendor,
-                device,
-            })?;
+            .ok_or(Error::UnsupportedDevice { addr: *addr, vendor, device })?;
         let driver = self.driver(addr);
         if driver.as_deref() != Some("vfio-pci") {
             if !self.vfio_pci_loaded() {
                 return Err(Error::VfioNotLoaded { addr: Some(*addr) });
             }
-            return Err(Error::NotBoundToVfio {
-                addr: *addr,
-                driver,
-            });
+            return Err(Error::NotBoundToVfio { addr: *addr, driver });
         }
-        let iommu_group = self
-            .iommu_group(addr)
-            .ok_or(Error::NoIommuGroup { addr: *addr })?;
+        let iommu_group = self.iommu_group(addr).ok_or(Error::NoIommuGroup { addr: *addr })?;
         Ok(UsableDevice { model, iommu_group })
     }
 }
@@ -192,15 +162,7 @@ mod tests {
         fn driver_loaded(&self, name: &str) {
             fs::create_dir_all(self.root().join("bus/pci/drivers").join(name)).unwrap();
         }
-        fn device(
-            &self,
-            addr: &str,
-            vendor: u16,
-            device: u16,
-            class: u32,
-            driver: Option<&str>,
-            group: Option<u32>,
-        ) {
+        fn device(&self, addr: &str, vendor: u16, device: u16, class: u32, driver: Option<&str>, group: Option<u32>) {
             let d = self.root().join("devices/pci0000:00").join(addr);
             fs::create_dir_all(&d).unwrap();
             fs::write(d.join("vendor"), format!("0x{vendor:04x}\n")).unwrap();
@@ -209,11 +171,7 @@ mod tests {
             symlink(&d, self.root().join("bus/pci/devices").join(addr)).unwrap();
             if let Some(drv) = driver {
                 self.driver_loaded(drv);
-                symlink(
-                    self.root().join("bus/pci/drivers").join(drv),
-                    d.join("driver"),
-                )
-                .unwrap();
+                symlink(self.root().join("bus/pci/drivers").join(drv), d.join("driver")).unwrap();
             }
             if let Some(g) = group {
                 let gdir = self.root().join("kernel/iommu_groups").join(g.to_string());
@@ -234,14 +192,7 @@ mod tests {
     #[test]
     fn a_bound_supported_nic_passes() {
         let sys = FakeSys::new();
-        sys.device(
-            "0000:00:02.0",
-            0x8086,
-            0x100e,
-            0x020000,
-            Some("vfio-pci"),
-            Some(3),
-        );
+        sys.device("0000:00:02.0", 0x8086, 0x100e, 0x020000, Some("vfio-pci"), Some(3));
         let ok = sys.sysfs().check_usable(&addr("0000:00:02.0")).unwrap();
         assert_eq!(ok.iommu_group, 3);
         assert_eq!(ok.model.family, "e1000");
@@ -251,67 +202,32 @@ mod tests {
     fn a_missing_device_names_the_nics_that_exist() {
         let sys = FakeSys::new();
         sys.device("0000:00:02.0", 0x8086, 0x10d3, 0x020000, None, Some(3));
-        sys.device(
-            "0000:00:1f.2",
-            0x8086,
-            0x2922,
-            0x010601,
-            Some("ahci"),
-            Some(4),
-        );
+        sys.device("0000:00:1f.2", 0x8086, 0x2922, 0x010601, Some("ahci"), Some(4));
         let e = sys.sysfs().check_usable(&addr("0000:00:09.0")).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, Error::NoSuchDevice { .. }), "{msg}");
-        assert!(
-            msg.contains("0000:00:09.0") && msg.contains("0000:00:02.0 8086:10d3"),
-            "{msg}"
-        );
-        assert!(
-            !msg.contains("1f.2"),
-            "a SATA controller is not a NIC: {msg}"
-        );
+        assert!(msg.contains("0000:00:09.0") && msg.contains("0000:00:02.0 8086:10d3"), "{msg}");
+        assert!(!msg.contains("1f.2"), "a SATA controller is not a NIC: {msg}");
     }
 
     #[test]
     fn an_unsupported_device_is_refused_naming_what_is_supported() {
         let sys = FakeSys::new();
-        sys.device(
-            "0000:00:03.0",
-            0x8086,
-            0x10c9,
-            0x020000,
-            Some("vfio-pci"),
-            Some(3),
-        );
-        let msg = sys
-            .sysfs()
-            .check_usable(&addr("0000:00:03.0"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("8086:10c9") && msg.contains("8086:100e") && msg.contains("8086:10d3"),
-            "{msg}"
-        );
+        sys.device("0000:00:03.0", 0x8086, 0x10c9, 0x020000, Some("vfio-pci"), Some(3));
+        let msg = sys.sysfs().check_usable(&addr("0000:00:03.0")).unwrap_err().to_string();
+        assert!(msg.contains("8086:10c9") && msg.contains("8086:100e") && msg.contains("8086:10d3"), "{msg}");
     }
 
     #[test]
     fn an_unbound_nic_gets_the_bind_command() {
         let sys = FakeSys::new();
         sys.driver_loaded("vfio-pci");
-        sys.device(
-            "0000:00:02.0",
-            0x8086,
-            0x100e,
-            0x020000,
-            Some("e1000"),
-            Some(3),
-        );
+        sys.device("0000:00:02.0", 0x8086, 0x100e, 0x020000, Some("e1000"), Some(3));
         let e = sys.sysfs().check_usable(&addr("0000:00:02.0")).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, Error::NotBoundToVfio { .. }));
         assert!(
-            msg.contains("not bound to vfio-pci (its driver is e1000)")
-                && msg.contains("driver_override"),
+            msg.contains("not bound to vfio-pci (its driver is e1000)") && msg.contains("driver_override"),
             "{msg}"
         );
     }
@@ -320,52 +236,23 @@ mod tests {
     fn without_vfio_pci_loaded_the_error_says_modprobe() {
         let sys = FakeSys::new();
         sys.device("0000:00:02.0", 0x8086, 0x100e, 0x020000, None, Some(3));
-        let msg = sys
-            .sysfs()
-            .check_usable(&addr("0000:00:02.0"))
-            .unwrap_err()
-            .to_string();
+        let msg = sys.sysfs().check_usable(&addr("0000:00:02.0")).unwrap_err().to_string();
         assert!(msg.contains("modprobe vfio-pci"), "{msg}");
     }
 
     #[test]
     fn no_iommu_group_means_the_iommu_is_off() {
         let sys = FakeSys::new();
-        sys.device(
-            "0000:00:02.0",
-            0x8086,
-            0x100e,
-            0x020000,
-            Some("vfio-pci"),
-            None,
-        );
-        let msg = sys
-            .sysfs()
-            .check_usable(&addr("0000:00:02.0"))
-            .unwrap_err()
-            .to_string();
+        sys.device("0000:00:02.0", 0x8086, 0x100e, 0x020000, Some("vfio-pci"), None);
+        let msg = sys.sysfs().check_usable(&addr("0000:00:02.0")).unwrap_err().to_string();
         assert!(msg.contains("intel_iommu=on"), "{msg}");
     }
 
     #[test]
     fn group_members_are_listed_with_their_drivers() {
         let sys = FakeSys::new();
-        sys.device(
-            "0000:00:02.0",
-            0x8086,
-            0x100e,
-            0x020000,
-            Some("vfio-pci"),
-            Some(5),
-        );
-        sys.device(
-            "0000:00:02.1",
-            0x8086,
-            0x1234,
-            0x0c0330,
-            Some("xhci_hcd"),
-            Some(5),
-        );
+        sys.device("0000:00:02.0", 0x8086, 0x100e, 0x020000, Some("vfio-pci"), Some(5));
+        sys.device("0000:00:02.1", 0x8086, 0x1234, 0x0c0330, Some("xhci_hcd"), Some(5));
         let m = sys.sysfs().group_members(5);
         assert_eq!(m.len(), 2);
         assert_eq!(m[1].driver.as_deref(), Some("xhci_hcd"));

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use vfio_bindings::bindings::vfio::{
-    vfio_iommu_type1_dma_map, VFIO_TYPE1v2_IOMMU, VFIO_API_VERSION, VFIO_DMA_MAP_FLAG_READ,
-    VFIO_DMA_MAP_FLAG_WRITE, VFIO_IOMMU_INFO_CAPS, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
+    vfio_iommu_type1_dma_map, VFIO_TYPE1v2_IOMMU, VFIO_API_VERSION, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE,
+    VFIO_IOMMU_INFO_CAPS, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
 };
 
 use super::ioctl;
@@ -36,43 +36,25 @@ pub struct Container {
 }
 
 pub(crate) fn open_vfio_file(path: &Path) -> Result<OwnedFd, Error> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map(OwnedFd::from)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied {
-                path: path.to_path_buf(),
-            },
-            Some(libc::EBUSY) => Error::GroupBusy {
-                path: path.to_path_buf(),
-            },
-            Some(libc::ENOENT) | Some(libc::ENODEV) if path == Path::new(CONTAINER_PATH) => {
-                Error::VfioNotLoaded { addr: None }
-            }
-            _ => Error::Sysfs {
-                what: "open a VFIO file",
-                path: path.to_path_buf(),
-                source: e,
-            },
-        })
+    OpenOptions::new().read(true).write(true).open(path).map(OwnedFd::from).map_err(|e| match e.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied { path: path.to_path_buf() },
+        Some(libc::EBUSY) => Error::GroupBusy { path: path.to_path_buf() },
+        Some(libc::ENOENT) | Some(libc::ENODEV) if path == Path::new(CONTAINER_PATH) => {
+            Error::VfioNotLoaded { addr: None }
+        }
+        _ => Error::Sysfs { what: "open a VFIO file", path: path.to_path_buf(), source: e },
+    })
 }
 
 impl Container {
     /// Open `/dev/vfio/vfio` and check it speaks the API zcnic needs.
     pub(crate) fn open_fd() -> Result<OwnedFd, Error> {
         let fd = open_vfio_file(Path::new(CONTAINER_PATH))?;
-        let version =
-            ioctl::get_api_version(fd.as_fd()).map_err(Error::os("VFIO_GET_API_VERSION"))?;
+        let version = ioctl::get_api_version(fd.as_fd()).map_err(Error::os("VFIO_GET_API_VERSION"))?;
         if version != VFIO_API_VERSION as i32 {
-            return Err(Error::VfioUnsupported(format!(
-                "API version {version}, zcnic speaks {VFIO_API_VERSION}"
-            )));
+            return Err(Error::VfioUnsupported(format!("API version {version}, zcnic speaks {VFIO_API_VERSION}")));
         }
-        if !ioctl::check_extension(fd.as_fd(), VFIO_TYPE1v2_IOMMU)
-            .map_err(Error::os("VFIO_CHECK_EXTENSION"))?
-        {
+        if !ioctl::check_extension(fd.as_fd(), VFIO_TYPE1v2_IOMMU).map_err(Error::os("VFIO_CHECK_EXTENSION"))? {
             return Err(Error::VfioUnsupported(
                 "no Type1v2 IOMMU support (is vfio_iommu_type1 loaded? `modprobe vfio_iommu_type1`)".into(),
             ));
@@ -89,17 +71,11 @@ impl Container {
                  enable it (intremap) or load vfio_iommu_type1 with allow_unsafe_interrupts=1"
                     .into(),
             ),
-            _ => Error::Os {
-                what: "VFIO_SET_IOMMU",
-                source: e,
-            },
+            _ => Error::Os { what: "VFIO_SET_IOMMU", source: e },
         })?;
         let ranges = Self::iova_ranges(fd.as_fd())?;
         log::debug!("valid IOVA ranges: {ranges:x?}");
-        Ok(Container {
-            fd,
-            iova: Mutex::new(IovaAllocator::new(&ranges)),
-        })
+        Ok(Container { fd, iova: Mutex::new(IovaAllocator::new(&ranges)) })
     }
 
     fn iova_ranges(fd: BorrowedFd<'_>) -> Result<Vec<Range<u64>>, Error> {
@@ -128,13 +104,7 @@ impl Container {
     /// With [`DmaAccess::DeviceReadsWrites`] the device may also change it at
     /// any time, so the caller must only ever access it through raw pointers
     /// (volatile) or hand out references it knows the device will not write.
-    pub unsafe fn map_dma(
-        &self,
-        vaddr: *const u8,
-        len: usize,
-        align: u64,
-        access: DmaAccess,
-    ) -> Result<u64, Error> {
+    pub unsafe fn map_dma(&self, vaddr: *const u8, len: usize, align: u64, access: DmaAccess) -> Result<u64, Error> {
         let len64 = len as u64;
         let iova = self
             .iova
@@ -146,19 +116,10 @@ impl Container {
             DmaAccess::DeviceReads => VFIO_DMA_MAP_FLAG_READ,
             DmaAccess::DeviceReadsWrites => VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
         };
-        let map = vfio_iommu_type1_dma_map {
-            argsz: 0,
-            flags,
-            vaddr: vaddr as u64,
-            iova,
-            size: len64,
-        };
+        let map = vfio_iommu_type1_dma_map { argsz: 0, flags, vaddr: vaddr as u64, iova, size: len64 };
         // SAFETY: the caller promised the memory stays valid until unmapped.
         if let Err(e) = unsafe { ioctl::iommu_map_dma(self.fd.as_fd(), &map) } {
-            self.iova
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .free(iova, len64);
+            self.iova.lock().unwrap_or_else(|p| p.into_inner()).free(iova, len64);
             return Err(match e.raw_os_error() {
                 Some(libc::ENOMEM) => Error::MemlockTooLow { limit: memlock_limit(), needed: len64 },
                 Some(libc::ENOSPC) => Error::VfioUnsupported(
@@ -175,44 +136,32 @@ impl Container {
     /// the device can no longer reach that memory.
     pub fn unmap_dma(&self, iova: u64, len: usize) -> Result<(), Error> {
         let len64 = len as u64;
-        let unmapped = ioctl::iommu_unmap_dma(self.fd.as_fd(), iova, len64)
-            .map_err(Error::os("VFIO_IOMMU_UNMAP_DMA"))?;
+        let unmapped =
+            ioctl::iommu_unmap_dma(self.fd.as_fd(), iova, len64).map_err(Error::os("VFIO_IOMMU_UNMAP_DMA"))?;
         if unmapped != len64 {
             return Err(Error::Os {
                 what: "VFIO_IOMMU_UNMAP_DMA",
-                source: io::Error::other(format!(
-                    "unmapped {unmapped:#x} of {len64:#x} bytes at {iova:#x}"
-                )),
+                source: io::Error::other(format!("unmapped {unmapped:#x} of {len64:#x} bytes at {iova:#x}")),
             });
         }
-        self.iova
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .free(iova, len64);
+        self.iova.lock().unwrap_or_else(|p| p.into_inner()).free(iova, len64);
         Ok(())
     }
 }
 
 fn memlock_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes one rlimit into the live struct we pass.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } == 0;
     ok.then_some(lim.rlim_cur)
 }
 
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(off..off.checked_add(4)?)?.try_into().ok()?,
-    ))
+    Some(u32::from_le_bytes(b.get(off..off.checked_add(4)?)?.try_into().ok()?))
 }
 
 fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(off..off.checked_add(8)?)?.try_into().ok()?,
-    ))
+    Some(u64::from_le_bytes(b.get(off..off.checked_add(8)?)?.try_into().ok()?))
 }
 
 /// Valid IOVA ranges (half-open) from a `vfio_iommu_type1_info` buffer with
@@ -277,10 +226,7 @@ mod tests {
     #[test]
     fn parses_the_ranges_qemu_intel_iommu_reports() {
         let b = info_with_ranges(&[(0, 0xfedf_ffff), (0xfef0_0000, (1 << 39) - 1)]);
-        assert_eq!(
-            parse_iova_ranges(&b).unwrap(),
-            vec![0..0xfee0_0000, 0xfef0_0000..(1 << 39)]
-        );
+        assert_eq!(parse_iova_ranges(&b).unwrap(), vec![0..0xfee0_0000, 0xfef0_0000..(1 << 39)]);
     }
 
     #[test]

@@ -29,16 +29,11 @@ impl Group {
         let container_fd = Container::open_fd()?;
         let path = PathBuf::from(format!("/dev/vfio/{id}"));
         let fd = open_vfio_file(&path)?;
-        let flags =
-            ioctl::group_get_status(fd.as_fd()).map_err(Error::os("VFIO_GROUP_GET_STATUS"))?;
+        let flags = ioctl::group_get_status(fd.as_fd()).map_err(Error::os("VFIO_GROUP_GET_STATUS"))?;
         if flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
-            return Err(Error::GroupNotViable {
-                group: id,
-                members: sysfs.group_members(id),
-            });
+            return Err(Error::GroupNotViable { group: id, members: sysfs.group_members(id) });
         }
-        ioctl::group_set_container(fd.as_fd(), container_fd.as_fd())
-            .map_err(Error::os("VFIO_GROUP_SET_CONTAINER"))?;
+        ioctl::group_set_container(fd.as_fd(), container_fd.as_fd()).map_err(Error::os("VFIO_GROUP_SET_CONTAINER"))?;
         let container = Arc::new(Container::with_group_attached(container_fd)?);
         Ok(Group { fd, id, container })
     }
@@ -56,13 +51,8 @@ impl Group {
     pub(crate) fn device_fd(&self, addr: &PciAddress) -> Result<OwnedFd, Error> {
         let name = CString::new(addr.to_string()).expect("a formatted PCI address has no NUL");
         ioctl::group_get_device_fd(self.fd.as_fd(), &name).map_err(|e| match e.raw_os_error() {
-            Some(libc::EBUSY) => Error::GroupBusy {
-                path: PathBuf::from(format!("/dev/vfio/{}", self.id)),
-            },
-            _ => Error::Os {
-                what: "VFIO_GROUP_GET_DEVICE_FD",
-                source: e,
-            },
+            Some(libc::EBUSY) => Error::GroupBusy { path: PathBuf::from(format!("/dev/vfio/{}", self.id)) },
+            _ => Error::Os { what: "VFIO_GROUP_GET_DEVICE_FD", source: e },
         })
     }
 }

@@ -8,8 +8,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use vfio_bindings::bindings::vfio::{
-    vfio_device_info, vfio_group_status, vfio_iommu_type1_dma_map, vfio_iommu_type1_dma_unmap,
-    vfio_region_info,
+    vfio_device_info, vfio_group_status, vfio_iommu_type1_dma_map, vfio_iommu_type1_dma_unmap, vfio_region_info,
 };
 
 const VFIO_TYPE: u32 = b';' as u32;
@@ -39,11 +38,7 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn ioctl_value(
-    fd: BorrowedFd<'_>,
-    request: libc::c_ulong,
-    arg: libc::c_ulong,
-) -> io::Result<libc::c_int> {
+fn ioctl_value(fd: BorrowedFd<'_>, request: libc::c_ulong, arg: libc::c_ulong) -> io::Result<libc::c_int> {
     // SAFETY: these requests take an integer argument (or none); the kernel
     // reads nothing through it, so no memory is at stake.
     check(unsafe { libc::ioctl(fd.as_raw_fd(), request, arg) })
@@ -53,11 +48,7 @@ fn ioctl_value(
 /// `arg` must point to a live, initialised value of the structure `request`
 /// expects, with its `argsz` (where it has one) no larger than the memory
 /// behind `arg`.
-unsafe fn ioctl_ptr<T>(
-    fd: BorrowedFd<'_>,
-    request: libc::c_ulong,
-    arg: *mut T,
-) -> io::Result<libc::c_int> {
+unsafe fn ioctl_ptr<T>(fd: BorrowedFd<'_>, request: libc::c_ulong, arg: *mut T) -> io::Result<libc::c_int> {
     // SAFETY: the caller upholds the pointer contract above.
     check(unsafe { libc::ioctl(fd.as_raw_fd(), request, arg) })
 }
@@ -83,10 +74,7 @@ pub fn set_iommu(container: BorrowedFd<'_>, iommu_type: u32) -> io::Result<()> {
 
 /// VFIO_GROUP_GET_STATUS: the group's flags (viable, container set).
 pub fn group_get_status(group: BorrowedFd<'_>) -> io::Result<u32> {
-    let mut status = vfio_group_status {
-        argsz: argsz::<vfio_group_status>(),
-        flags: 0,
-    };
+    let mut status = vfio_group_status { argsz: argsz::<vfio_group_status>(), flags: 0 };
     // SAFETY: `status` is a live vfio_group_status and argsz is its size.
     unsafe { ioctl_ptr(group, GROUP_GET_STATUS, &mut status)? };
     Ok(status.flags)
@@ -109,10 +97,7 @@ pub fn group_get_device_fd(group: BorrowedFd<'_>, name: &CStr) -> io::Result<Own
 
 /// VFIO_DEVICE_GET_INFO.
 pub fn device_get_info(device: BorrowedFd<'_>) -> io::Result<vfio_device_info> {
-    let mut info = vfio_device_info {
-        argsz: argsz::<vfio_device_info>(),
-        ..Default::default()
-    };
+    let mut info = vfio_device_info { argsz: argsz::<vfio_device_info>(), ..Default::default() };
     // SAFETY: `info` is a live vfio_device_info and argsz is its size.
     unsafe { ioctl_ptr(device, DEVICE_GET_INFO, &mut info)? };
     Ok(info)
@@ -120,11 +105,7 @@ pub fn device_get_info(device: BorrowedFd<'_>) -> io::Result<vfio_device_info> {
 
 /// VFIO_DEVICE_GET_REGION_INFO for region `index` (without capabilities).
 pub fn device_get_region_info(device: BorrowedFd<'_>, index: u32) -> io::Result<vfio_region_info> {
-    let mut info = vfio_region_info {
-        argsz: argsz::<vfio_region_info>(),
-        index,
-        ..Default::default()
-    };
+    let mut info = vfio_region_info { argsz: argsz::<vfio_region_info>(), index, ..Default::default() };
     // SAFETY: `info` is a live vfio_region_info and argsz is its size.
     unsafe { ioctl_ptr(device, DEVICE_GET_REGION_INFO, &mut info)? };
     Ok(info)
@@ -150,10 +131,7 @@ pub fn iommu_get_info(container: BorrowedFd<'_>, buf: &mut [u64]) -> io::Result<
 /// stays mapped, and is not handed to anything else, until the same IOVA range
 /// is unmapped with [`iommu_unmap_dma`] (or the container is closed): the
 /// device may read it (and write it, with the WRITE flag) at any time until then.
-pub unsafe fn iommu_map_dma(
-    container: BorrowedFd<'_>,
-    map: &vfio_iommu_type1_dma_map,
-) -> io::Result<()> {
+pub unsafe fn iommu_map_dma(container: BorrowedFd<'_>, map: &vfio_iommu_type1_dma_map) -> io::Result<()> {
     let mut map = *map;
     map.argsz = argsz::<vfio_iommu_type1_dma_map>();
     // SAFETY: `map` is a live vfio_iommu_type1_dma_map with its own size as
@@ -205,11 +183,7 @@ struct IrqSetOne {
 
 /// VFIO_DEVICE_GET_IRQ_INFO for IRQ index `index`.
 pub fn device_get_irq_info(device: BorrowedFd<'_>, index: u32) -> io::Result<IrqInfo> {
-    let mut info = IrqInfo {
-        argsz: argsz::<IrqInfo>(),
-        index,
-        ..Default::default()
-    };
+    let mut info = IrqInfo { argsz: argsz::<IrqInfo>(), index, ..Default::default() };
     // SAFETY: `info` is a live vfio_irq_info and argsz is its size.
     unsafe { ioctl_ptr(device, DEVICE_GET_IRQ_INFO, &mut info)? };
     Ok(info)
@@ -227,22 +201,11 @@ pub fn device_set_irqs(
 ) -> io::Result<()> {
     use vfio_bindings::bindings::vfio::{VFIO_IRQ_SET_DATA_EVENTFD, VFIO_IRQ_SET_DATA_NONE};
     let (data_flag, data, size) = match eventfd {
-        Some(fd) => (
-            VFIO_IRQ_SET_DATA_EVENTFD,
-            fd.as_raw_fd(),
-            argsz::<IrqSetOne>(),
-        ),
+        Some(fd) => (VFIO_IRQ_SET_DATA_EVENTFD, fd.as_raw_fd(), argsz::<IrqSetOne>()),
         // Without data the structure ends before `data`.
         None => (VFIO_IRQ_SET_DATA_NONE, -1, argsz::<IrqSetOne>() - 4),
     };
-    let mut set = IrqSetOne {
-        argsz: size,
-        flags: data_flag | action,
-        index,
-        start: 0,
-        count,
-        data,
-    };
+    let mut set = IrqSetOne { argsz: size, flags: data_flag | action, index, start: 0, count, data };
     // SAFETY: `set` is live and at least `argsz` bytes; with DATA_EVENTFD the
     // kernel reads `count` (1) i32 fds right after the header, which is `data`.
     unsafe { ioctl_ptr(device, DEVICE_SET_IRQS, &mut set) }.map(drop)

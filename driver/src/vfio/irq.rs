@@ -10,8 +10,8 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use vfio_bindings::bindings::vfio::{
-    VFIO_IRQ_INFO_EVENTFD, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_ACTION_UNMASK,
-    VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX,
+    VFIO_IRQ_INFO_EVENTFD, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_ACTION_UNMASK, VFIO_PCI_INTX_IRQ_INDEX,
+    VFIO_PCI_MSI_IRQ_INDEX,
 };
 
 use super::{ioctl, Device};
@@ -57,28 +57,17 @@ impl Interrupt {
         } else if offers(VFIO_PCI_INTX_IRQ_INDEX) {
             IrqMode::Intx
         } else {
-            return Err(Error::VfioUnsupported(
-                "the device offers neither MSI nor INTx through VFIO".into(),
-            ));
+            return Err(Error::VfioUnsupported("the device offers neither MSI nor INTx through VFIO".into()));
         };
         // SAFETY: eventfd() takes no pointers; the result is checked below.
         let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if raw < 0 {
-            return Err(Error::Os {
-                what: "eventfd",
-                source: io::Error::last_os_error(),
-            });
+            return Err(Error::Os { what: "eventfd", source: io::Error::last_os_error() });
         }
         // SAFETY: a fresh fd that nothing else owns.
         let eventfd = unsafe { OwnedFd::from_raw_fd(raw) };
-        ioctl::device_set_irqs(
-            fd,
-            mode.index(),
-            VFIO_IRQ_SET_ACTION_TRIGGER,
-            1,
-            Some(eventfd.as_fd()),
-        )
-        .map_err(Error::os("VFIO_DEVICE_SET_IRQS (enable)"))?;
+        ioctl::device_set_irqs(fd, mode.index(), VFIO_IRQ_SET_ACTION_TRIGGER, 1, Some(eventfd.as_fd()))
+            .map_err(Error::os("VFIO_DEVICE_SET_IRQS (enable)"))?;
         log::debug!("{}: interrupts through {mode:?}", device.addr());
         Ok(Interrupt { mode, eventfd })
     }
@@ -91,11 +80,7 @@ impl Interrupt {
     /// Sleep until the interrupt fires or `timeout` passes. Returns how many
     /// interrupts were signalled (0 on timeout).
     pub fn wait(&self, timeout: Duration) -> Result<u64, Error> {
-        let mut pfd = libc::pollfd {
-            fd: self.eventfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut pfd = libc::pollfd { fd: self.eventfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // Round a sub-millisecond remainder up so a short wait still sleeps.
         let ms = if ms == 0 && !timeout.is_zero() { 1 } else { ms };
@@ -106,10 +91,7 @@ impl Interrupt {
             if e.kind() == io::ErrorKind::Interrupted {
                 return Ok(0);
             }
-            return Err(Error::Os {
-                what: "poll on the interrupt eventfd",
-                source: e,
-            });
+            return Err(Error::Os { what: "poll on the interrupt eventfd", source: e });
         }
         if n == 0 {
             return Ok(0);
@@ -133,27 +115,16 @@ impl Interrupt {
     /// through again. A no-op for MSI.
     pub fn unmask(&self, device: &Device) -> Result<(), Error> {
         if self.mode == IrqMode::Intx {
-            ioctl::device_set_irqs(
-                device.as_fd(),
-                VFIO_PCI_INTX_IRQ_INDEX,
-                VFIO_IRQ_SET_ACTION_UNMASK,
-                1,
-                None,
-            )
-            .map_err(Error::os("VFIO_DEVICE_SET_IRQS (unmask INTx)"))?;
+            ioctl::device_set_irqs(device.as_fd(), VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, 1, None)
+                .map_err(Error::os("VFIO_DEVICE_SET_IRQS (unmask INTx)"))?;
         }
         Ok(())
     }
 
     /// Disconnect the eventfd from the device.
     pub fn disable(&self, device: &Device) {
-        if let Err(e) = ioctl::device_set_irqs(
-            device.as_fd(),
-            self.mode.index(),
-            VFIO_IRQ_SET_ACTION_TRIGGER,
-            0,
-            None,
-        ) {
+        if let Err(e) = ioctl::device_set_irqs(device.as_fd(), self.mode.index(), VFIO_IRQ_SET_ACTION_TRIGGER, 0, None)
+        {
             log::warn!("{}: could not disable interrupts: {e}", device.addr());
         }
     }

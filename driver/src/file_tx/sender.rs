@@ -1,0 +1,224 @@
+//! The send loop: windows in, datagrams out, windows released as the NIC
+//! completes them.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zcnic_ring::TxDesc;
+
+use super::source::FileSource;
+use super::window::{plan_windows, FileWindow};
+use crate::e1000::Nic;
+use crate::error::Error;
+use crate::net::udp::{offsets, UdpFlow, HEADERS_LEN, MAX_PAYLOAD};
+
+/// Default window: how much of the file is mapped and pinned at a time.
+pub const DEFAULT_WINDOW_BYTES: u64 = 32 << 20;
+
+/// How to send a file.
+#[derive(Debug, Clone)]
+pub struct FileSendConfig {
+    /// Bytes of the file mapped and pinned per window (rounded to whole datagrams).
+    pub window_bytes: u64,
+    /// Pace the sender to this many megabits per second of Ethernet frames
+    /// (headers included, FCS excluded); `None` sends as fast as the NIC takes them.
+    pub rate_mbit: Option<f64>,
+    /// Datagrams per doorbell.
+    pub batch: u16,
+    /// How long the NIC may go without completing anything before the send fails.
+    pub stall_timeout: Duration,
+}
+
+impl Default for FileSendConfig {
+    fn default() -> Self {
+        FileSendConfig {
+            window_bytes: DEFAULT_WINDOW_BYTES,
+            rate_mbit: None,
+            batch: 32,
+            stall_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a file send did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileSendReport {
+    /// The file's size.
+    pub file_len: u64,
+    /// Payload bytes the NIC completed.
+    pub bytes_sent: u64,
+    /// Datagrams the NIC completed.
+    pub datagrams: u64,
+    /// From the first descriptor to the last completion.
+    pub elapsed: Duration,
+    /// Stopped early by the caller's stop flag (SIGINT).
+    pub interrupted: bool,
+    /// Header bytes the CPU wrote (42 per datagram).
+    pub header_bytes_written: u64,
+    /// Payload bytes the CPU copied: what it wrote into TX buffers beyond the
+    /// headers. Zero-copy means 0.
+    pub payload_bytes_copied: u64,
+    /// TDT writes.
+    pub doorbells: u64,
+    /// Interrupts taken.
+    pub interrupts: u64,
+    /// File windows mapped.
+    pub windows: u64,
+    /// Most file bytes pinned for DMA at any one time.
+    pub max_pinned_bytes: u64,
+}
+
+/// Send `source` as UDP datagrams of `flow`; see [`Nic::send_file`].
+pub(crate) fn send_file(
+    nic: &mut Nic,
+    source: &FileSource,
+    flow: &UdpFlow,
+    cfg: &FileSendConfig,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<FileSendReport, Error> {
+    let len = source.len();
+    let plans = plan_windows(len, MAX_PAYLOAD as u64, cfg.window_bytes);
+    // Let earlier frames (an ARP request...) complete, so the counters below
+    // count this file's datagrams only.
+    nic.wait_tx_done(cfg.stall_timeout)?;
+    let before = nic.counters();
+    let pinned = Arc::new(AtomicU64::new(0));
+    let container = Arc::clone(nic.container());
+    let mut report = FileSendReport { file_len: len, windows: plans.len() as u64, ..Default::default() };
+    if len == 0 {
+        return Ok(report);
+    }
+    let start = Instant::now();
+
+    let outcome = std::thread::scope(|scope| {
+        // The mapper runs one window ahead: the bounded channel holds at most
+        // one finished window while the sender works through the current one.
+        let (ready, windows_in) = sync_channel::<Result<FileWindow, Error>>(1);
+        let mapper_pinned = Arc::clone(&pinned);
+        let plans_ref = &plans;
+        scope.spawn(move || {
+            for plan in plans_ref {
+                let window = source
+                    .check_unchanged(plan.first * MAX_PAYLOAD as u64)
+                    .and_then(|()| FileWindow::map(source, *plan, &container, &mapper_pinned));
+                let failed = window.is_err();
+                if ready.send(window).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut windows: VecDeque<FileWindow> = VecDeque::new();
+        let result =
+            send_loop(nic, source, flow, cfg, stop, progress, &windows_in, &mut windows, &pinned, &mut report, start);
+        // Whatever happened, the NIC must be done with (or kept away from) the
+        // windows before they are unmapped.
+        let drained = nic.wait_tx_done(cfg.stall_timeout);
+        if drained.is_err() {
+            log::error!("the NIC did not finish; stopping it before releasing the file windows");
+            nic.halt();
+        }
+        windows.clear();
+        drop(windows_in); // lets the mapper's pending send fail, so it ends
+        result.and(drained)
+    });
+    report.elapsed = start.elapsed();
+    let after = nic.counters();
+    report.datagrams = after.tx.completed - before.tx.completed;
+    report.bytes_sent = (report.datagrams * MAX_PAYLOAD as u64).min(len);
+    report.header_bytes_written = report.datagrams * HEADERS_LEN as u64;
+    let cpu_written = after.tx.cpu_bytes_written - before.tx.cpu_bytes_written;
+    report.payload_bytes_copied = cpu_written.saturating_sub(report.header_bytes_written);
+    report.doorbells = after.tx.doorbells - before.tx.doorbells;
+    report.interrupts = after.interrupts - before.interrupts;
+    outcome?;
+    if !report.interrupted {
+        source.check_unchanged(report.bytes_sent)?;
+    }
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send_loop(
+    nic: &mut Nic,
+    source: &FileSource,
+    flow: &UdpFlow,
+    cfg: &FileSendConfig,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(u64),
+    windows_in: &std::sync::mpsc::Receiver<Result<FileWindow, Error>>,
+    windows: &mut VecDeque<FileWindow>,
+    pinned: &AtomicU64,
+    report: &mut FileSendReport,
+    start: Instant,
+) -> Result<(), Error> {
+    let len = source.len();
+    let total = len.div_ceil(MAX_PAYLOAD as u64);
+    let completed_base = nic.counters().tx.completed;
+    // One checksum context serves every datagram: all share the same layout.
+    let context = TxDesc::tcpip_context(
+        offsets::IP_START as u8,
+        offsets::IP_CSUM as u8,
+        offsets::IP_END as u16,
+        offsets::UDP_START as u8,
+        offsets::UDP_CSUM as u8,
+        true,
+    );
+    nic.wait_tx_free(1, cfg.stall_timeout)?;
+    nic.tx_access(|q, rings, _| q.push_context(rings, context))?;
+
+    let bytes_per_sec = cfg.rate_mbit.map(|mbit| mbit * 1e6 / 8.0);
+    let mut wire_bytes = 0u64;
+    let mut next = 0u64;
+    while next < total {
+        if stop.load(Ordering::Relaxed) {
+            report.interrupted = true;
+            break;
+        }
+        if windows.back().is_none_or(|w| next >= w.plan().end()) {
+            let window = windows_in.recv().map_err(|_| Error::Os {
+                what: "mapping the file",
+                source: std::io::Error::other("the mapper stopped"),
+            })??;
+            windows.push_back(window);
+            report.max_pinned_bytes = report.max_pinned_bytes.max(pinned.load(Ordering::Relaxed));
+        }
+        // A datagram takes up to three descriptors (header, payload split at a page).
+        nic.wait_tx_free(3, cfg.stall_timeout)?;
+        let mut batch = usize::from(cfg.batch.max(1));
+        if let Some(rate) = bytes_per_sec {
+            let due = start + Duration::from_secs_f64(wire_bytes as f64 / rate);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            // Keep bursts short when paced: about 1 ms of traffic per doorbell.
+            batch = batch.min(((rate / 1000.0) / (HEADERS_LEN + MAX_PAYLOAD) as f64).ceil().max(1.0) as usize);
+        }
+        let window = windows.back().expect("a window was just ensured");
+        let window_end = window.plan().end();
+        nic.tx_access(|q, rings, regs| -> Result<(), Error> {
+            let mut n = 0;
+            while n < batch && next < window_end && q.free() >= 3 {
+                let (iova, payload_len) = window.span(next);
+                q.push_zero_copy_datagram(rings, flow, next as u16, iova, payload_len)?;
+                wire_bytes += (HEADERS_LEN + usize::from(payload_len)) as u64;
+                next += 1;
+                n += 1;
+            }
+            q.flush(rings, regs);
+            Ok(())
+        })?;
+        let done = nic.counters().tx.completed - completed_base;
+        while windows.front().is_some_and(|w| w.plan().end() <= done) {
+            windows.pop_front();
+        }
+        progress((done * MAX_PAYLOAD as u64).min(len));
+    }
+    nic.wait_tx_done(cfg.stall_timeout)?;
+    progress(((nic.counters().tx.completed - completed_base) * MAX_PAYLOAD as u64).min(len));
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! ARP for IPv4 over Ethernet (RFC 826): a request to learn a neighbour's MAC,
+//! and recognising its reply.
+
+use std::net::Ipv4Addr;
+
+use super::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER};
+use crate::mac::MacAddress;
+
+/// ARP request frame length before padding (Ethernet header + 28 bytes).
+pub const ARP_FRAME_LEN: usize = ETH_HEADER + 28;
+const OP_REQUEST: u16 = 1;
+const OP_REPLY: u16 = 2;
+
+/// Build a broadcast "who has `target_ip`? tell `src_ip`" into `buf`; returns its length.
+pub fn write_request(buf: &mut [u8], src_mac: MacAddress, src_ip: Ipv4Addr, target_ip: Ipv4Addr) -> usize {
+    let f = &mut buf[..ARP_FRAME_LEN];
+    f[0..6].copy_from_slice(&MacAddress::BROADCAST.0);
+    f[6..12].copy_from_slice(&src_mac.0);
+    f[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+    let a = &mut f[ETH_HEADER..];
+    a[0..2].copy_from_slice(&1u16.to_be_bytes()); // hardware type: Ethernet
+    a[2..4].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+    a[4] = 6;
+    a[5] = 4;
+    a[6..8].copy_from_slice(&OP_REQUEST.to_be_bytes());
+    a[8..14].copy_from_slice(&src_mac.0);
+    a[14..18].copy_from_slice(&src_ip.octets());
+    a[18..24].copy_from_slice(&[0; 6]);
+    a[24..28].copy_from_slice(&target_ip.octets());
+    ARP_FRAME_LEN
+}
+
+/// If `frame` is an ARP reply from `target_ip` to us, the MAC it announces.
+/// Everything is checked; anything else gives `None`.
+pub fn parse_reply(frame: &[u8], our_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Option<MacAddress> {
+    if frame.len() < ARP_FRAME_LEN || frame[12..14] != ETHERTYPE_ARP.to_be_bytes() {
+        return None;
+    }
+    let a = &frame[ETH_HEADER..ARP_FRAME_LEN];
+    let ok = a[0..2] == [0, 1]
+        && a[2..4] == ETHERTYPE_IPV4.to_be_bytes()
+        && a[4] == 6
+        && a[5] == 4
+        && a[6..8] == OP_REPLY.to_be_bytes()
+        && a[14..18] == target_ip.octets()
+        && a[24..28] == our_ip.octets();
+    let mac = MacAddress(a[8..14].try_into().ok()?);
+    (ok && mac.is_valid_unicast()).then_some(mac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const US: MacAddress = MacAddress([0x52, 0x54, 0, 0x12, 0x34, 0x50]);
+    const THEM: MacAddress = MacAddress([0x52, 0x54, 0, 0x12, 0x34, 0x51]);
+
+    fn reply(from_ip: [u8; 4], to_ip: [u8; 4], op: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 60];
+        f[0..6].copy_from_slice(&US.0);
+        f[6..12].copy_from_slice(&THEM.0);
+        f[12..14].copy_from_slice(&[0x08, 0x06]);
+        f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, op as u8]);
+        f[22..28].copy_from_slice(&THEM.0);
+        f[28..32].copy_from_slice(&from_ip);
+        f[32..38].copy_from_slice(&US.0);
+        f[38..42].copy_from_slice(&to_ip);
+        f
+    }
+
+    #[test]
+    fn request_layout() {
+        let mut buf = [0u8; 64];
+        let n = write_request(&mut buf, US, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(n, 42);
+        assert_eq!(&buf[0..6], &[0xff; 6]);
+        assert_eq!(&buf[12..22], &[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+        assert_eq!(&buf[38..42], &[10, 0, 0, 2]);
+    }
+
+    #[test]
+    fn only_the_right_reply_is_taken() {
+        let (us, them) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(parse_reply(&reply([10, 0, 0, 2], [10, 0, 0, 1], 2), us, them), Some(THEM));
+        assert_eq!(parse_reply(&reply([10, 0, 0, 3], [10, 0, 0, 1], 2), us, them), None, "other sender");
+        assert_eq!(parse_reply(&reply([10, 0, 0, 2], [10, 0, 0, 9], 2), us, them), None, "not for us");
+        assert_eq!(parse_reply(&reply([10, 0, 0, 2], [10, 0, 0, 1], 1), us, them), None, "a request");
+        assert_eq!(parse_reply(&reply([10, 0, 0, 2], [10, 0, 0, 1], 2)[..41], us, them), None, "truncated");
+    }
+}

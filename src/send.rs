@@ -1,0 +1,148 @@
+//! `zcnic send`: put a file on the wire as UDP/IPv4 with zero copies.
+
+use std::io::IsTerminal;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use zcnic_driver::net::udp::UdpFlow;
+use zcnic_driver::{FileSendConfig, FileSource, MacAddress, Nic, NicConfig, PciAddress};
+
+use crate::signals;
+use crate::usage::CpuTime;
+
+/// Options of `zcnic send`.
+#[derive(clap::Args, Debug)]
+pub struct SendArgs {
+    /// PCI address of the NIC, bound to vfio-pci (e.g. 0000:00:02.0)
+    #[arg(long, value_name = "BDF")]
+    pub pci: PciAddress,
+
+    /// The file to send
+    #[arg(long, value_name = "PATH")]
+    pub file: PathBuf,
+
+    /// Our IPv4 address (the datagrams' source)
+    #[arg(long, value_name = "IPV4")]
+    pub src: Ipv4Addr,
+
+    /// Destination address and UDP port
+    #[arg(long, value_name = "IPV4:PORT")]
+    pub dst: SocketAddrV4,
+
+    /// Destination MAC; without it the MAC is resolved with ARP
+    #[arg(long, value_name = "MAC")]
+    pub dst_mac: Option<MacAddress>,
+
+    /// Pace the sender to this many Mbit/s (Ethernet frames); default: as fast as the NIC takes them
+    #[arg(long, value_name = "MBIT/S", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+
+    /// Our UDP source port
+    #[arg(long, value_name = "PORT", default_value_t = 47000)]
+    pub src_port: u16,
+
+    /// MiB of the file mapped and pinned at a time
+    #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub window: u64,
+
+    /// Datagrams per doorbell
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=255))]
+    pub batch: u16,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of Mbit/s"))?;
+    if v.is_finite() && v > 0.0 && v <= 100_000.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not between 0 and 100000 Mbit/s"))
+    }
+}
+
+/// Send the file; the exit code is 130 if a signal stopped it.
+pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
+    let source = FileSource::open(&args.file)?;
+    if source.is_empty() {
+        println!("{} is empty: nothing to send", args.file.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    signals::install();
+    let mut nic = Nic::open(&args.pci, &NicConfig::default())
+        .with_context(|| format!("cannot bring up the NIC at {}", args.pci))?;
+    let dst_mac = match args.dst_mac {
+        Some(mac) => mac,
+        None => nic.resolve_mac(args.src, *args.dst.ip(), 3, Duration::from_secs(1))?,
+    };
+    let flow = UdpFlow {
+        src_mac: nic.mac(),
+        dst_mac,
+        src_ip: args.src,
+        dst_ip: *args.dst.ip(),
+        src_port: args.src_port,
+        dst_port: args.dst.port(),
+    };
+    let config = FileSendConfig {
+        window_bytes: args.window << 20,
+        rate_mbit: args.rate,
+        batch: args.batch,
+        ..FileSendConfig::default()
+    };
+
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(source.len());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+                .expect("a valid template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let cpu_before = CpuTime::now();
+    let result = nic.send_file(&source, &flow, &config, &signals::STOP, &mut |done| bar.set_position(done));
+    bar.finish_and_clear();
+    let cpu = CpuTime::now().since(&cpu_before);
+    let report = result?;
+
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "sent {} of {} bytes of {} in {} datagrams to {} ({dst_mac}) in {secs:.3} s: {:.2} MB/s, {:.0} frames/s",
+        report.bytes_sent,
+        report.file_len,
+        args.file.display(),
+        report.datagrams,
+        args.dst,
+        report.bytes_sent as f64 / secs / 1e6,
+        report.datagrams as f64 / secs
+    );
+    println!(
+        "payload bytes copied by the CPU: {}; header bytes written: {}; doorbells: {}; interrupts: {}; \
+         context switches: {} voluntary, {} involuntary",
+        report.payload_bytes_copied,
+        report.header_bytes_written,
+        report.doorbells,
+        report.interrupts,
+        cpu.voluntary_switches,
+        cpu.involuntary_switches
+    );
+    println!(
+        "file pinned for DMA in {} windows, at most {} bytes at a time; cpu: user {:.3} s, system {:.3} s",
+        report.windows,
+        report.max_pinned_bytes,
+        cpu.user.as_secs_f64(),
+        cpu.system.as_secs_f64()
+    );
+    if report.interrupted || signals::STOP.load(Ordering::SeqCst) {
+        eprintln!(
+            "zcnic: interrupted: stopped after {} of {} bytes; the NIC is stopped",
+            report.bytes_sent, report.file_len
+        );
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}

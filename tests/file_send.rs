@@ -1,0 +1,224 @@
+//! `zcnic send` in a QEMU guest running Debian's full kernel: zcnic drives
+//! NIC 0; NIC 1, on the same hub, belongs to the kernel's own e1000/e1000e
+//! driver with address 10.0.0.2, where an ordinary UDP socket (udp-sink)
+//! receives. What the socket receives must hash to what the file holds; the
+//! kernel drops datagrams with bad checksums, so arriving proves the NIC's
+//! checksum offload right.
+
+mod testbed;
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use testbed::{Guest, Kernel};
+
+const MAX_PAYLOAD: usize = 1472;
+/// MAC the test bed gives NIC 1 (the kernel's).
+const MAC1: &str = "52:54:00:12:34:51";
+
+/// Give NIC 0 to vfio-pci, NIC 1 to the kernel with 10.0.0.2, wait for its link.
+const PEER_SETUP: &str = r#"
+echo vfio-pci > /sys/bus/pci/devices/$NIC0/driver_override; echo $NIC0 > /sys/bus/pci/drivers_probe
+modprobe e1000; modprobe e1000e
+IF=$(ls /sys/bus/pci/devices/$NIC1/net/)
+ip addr add 10.0.0.2/24 dev $IF; ip link set $IF up
+i=0; while [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" != 1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+# case NAME FILE WAIT [extra zcnic send options...]: sink, send, report
+case_() {
+  name=$1; file=$2; wait=$3; shift 3
+  echo "=== case $name"
+  udp-sink --bind 10.0.0.2:9000 --idle 2 --wait $wait > /tmp/sink.log 2>&1 & sp=$!
+  j=0; while ! grep -qs listening /tmp/sink.log && [ $j -lt 50 ]; do sleep 0.1; j=$((j+1)); done
+  zcnic send --pci $NIC0 --file "$file" --src 10.0.0.1 --dst 10.0.0.2:9000 "$@" > /tmp/send.log 2>&1
+  echo "send-exit=$?"
+  cat /tmp/send.log
+  wait $sp; cat /tmp/sink.log
+}
+"#;
+
+fn random_file(dir: &Path, name: &str, len: usize) -> (PathBuf, String) {
+    let mut data = vec![0u8; len];
+    fs::File::open("/dev/urandom").unwrap().read_exact(&mut data).unwrap();
+    let path = dir.join(name);
+    fs::write(&path, &data).unwrap();
+    (path, sha256_hex(&data))
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn test_dir(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("files").join(name);
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The output of one `case_` in the guest.
+fn section<'a>(out: &'a str, name: &str) -> &'a str {
+    let start = out.find(&format!("=== case {name}\n")).unwrap_or_else(|| panic!("case {name} did not run:\n{out}"));
+    let rest = &out[start..];
+    let end = rest[1..].find("=== case ").map_or(rest.len(), |e| e + 1);
+    &rest[..end]
+}
+
+/// The Udp counters of /proc/net/snmp printed at the end of a run.
+fn udp_counters(out: &str) -> Vec<(String, u64)> {
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("Udp: ")).collect();
+    assert!(lines.len() >= 2, "no /proc/net/snmp Udp lines in:\n{out}");
+    let names = lines[0].split_whitespace().skip(1);
+    let values = lines[1].split_whitespace().skip(1).map(|v| v.parse().unwrap());
+    names.map(String::from).zip(values).collect()
+}
+
+fn check_delivered(case: &str, len: usize, sha: &str) {
+    assert!(case.contains("send-exit=0"), "{case}");
+    assert!(
+        case.contains(&format!("received {} datagrams, {len} bytes, sha256 {sha}", len.div_ceil(MAX_PAYLOAD))),
+        "the receiver did not get the file intact:\n{case}"
+    );
+    assert!(case.contains(&format!("sent {len} of {len} bytes")), "{case}");
+    assert!(case.contains("payload bytes copied by the CPU: 0;"), "{case}");
+    let headers = 42 * len.div_ceil(MAX_PAYLOAD);
+    assert!(case.contains(&format!("header bytes written: {headers};")), "{case}");
+}
+
+fn sends_files_intact(model: &'static str) {
+    let dir = test_dir(&format!("send-{model}"));
+    let sizes = [("one", 1usize), ("exact", 1472), ("one-over", 1473), ("odd-mib", 3 * 1024 * 1024 + 17)];
+    let files: Vec<(&str, usize, PathBuf, String)> = sizes
+        .iter()
+        .map(|&(name, len)| {
+            let (p, sha) = random_file(&dir, name, len);
+            (name, len, p, sha)
+        })
+        .collect();
+    let (empty, _) = random_file(&dir, "empty", 0);
+    let mut guest = Guest::new(&format!("file-send-{model}")).kernel(Kernel::Full).unbound().nic(model).nic(model);
+    guest = guest.file(&empty, "/data/empty");
+    for (name, _, path, _) in &files {
+        guest = guest.file(path, &format!("/data/{name}"));
+    }
+    let command = format!(
+        "{PEER_SETUP}\n\
+         case_ empty /data/empty 3 --rate 20\n\
+         case_ one /data/one 15 --rate 20\n\
+         case_ exact /data/exact 15 --rate 20\n\
+         case_ one-over /data/one-over 15 --rate 20 --dst-mac {MAC1}\n\
+         case_ odd-mib /data/odd-mib 15 --rate 20\n\
+         echo '=== case snmp'; cat /proc/net/snmp"
+    );
+    let run = guest.run(&command);
+    run.assert_status(0);
+    let out = &run.output;
+
+    let empty_case = section(out, "empty");
+    assert!(empty_case.contains("send-exit=0") && empty_case.contains("is empty: nothing to send"), "{empty_case}");
+    assert!(empty_case.contains("received 0 datagrams, 0 bytes"), "{empty_case}");
+    for (name, len, _, sha) in &files {
+        check_delivered(section(out, name), *len, sha);
+    }
+    // The --dst-mac case sent no ARP request; the others did.
+    assert!(!section(out, "one-over").contains("ARP"), "{}", section(out, "one-over"));
+
+    let udp = udp_counters(section(out, "snmp"));
+    let get = |k: &str| udp.iter().find(|(n, _)| n == k).map(|(_, v)| *v).unwrap();
+    assert_eq!(get("InCsumErrors"), 0, "the kernel saw bad UDP checksums: {udp:?}");
+    assert_eq!(get("InErrors"), 0, "{udp:?}");
+    let datagrams: usize = files.iter().map(|f| f.1.div_ceil(MAX_PAYLOAD)).sum();
+    assert_eq!(get("InDatagrams"), datagrams as u64, "{udp:?}");
+
+    // On the wire (QEMU's capture of NIC 0): every UDP frame is addressed to
+    // the peer's MAC, from ours, and carries a valid IPv4 header checksum.
+    let udp_frames: Vec<Vec<u8>> =
+        run.frames(0).into_iter().filter(|f| f.len() > 42 && f[12..14] == [8, 0] && f[23] == 17).collect();
+    assert_eq!(udp_frames.len(), datagrams, "UDP frames on the wire");
+    for f in &udp_frames {
+        let sum = f[14..34].chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum::<u32>();
+        let folded = (sum & 0xffff) + (sum >> 16);
+        assert_eq!(folded, 0xffff, "bad IPv4 header checksum on the wire");
+        assert_eq!(f[0..6], [0x52, 0x54, 0, 0x12, 0x34, 0x51]);
+    }
+}
+
+#[test]
+fn e1000_sends_files_of_every_edge_size_intact_to_a_kernel_socket() {
+    sends_files_intact("e1000");
+}
+
+#[test]
+fn e1000e_sends_files_of_every_edge_size_intact_to_a_kernel_socket() {
+    sends_files_intact("e1000e");
+}
+
+/// Bad inputs fail before anything is sent; a silent destination, a file that
+/// changes under the sender, and SIGINT each end the send with a clear report.
+#[test]
+fn bad_files_silent_peers_changing_files_and_sigint_are_handled() {
+    let dir = test_dir("send-errors");
+    let (big, _) = random_file(&dir, "big", 2 * 1024 * 1024 + 3);
+    let big_data = fs::read(&big).unwrap();
+    let (small, small_sha) = random_file(&dir, "small", 1473);
+    let command = format!(
+        "{PEER_SETUP}\n\
+         cp /data/big /data/grow\n\
+         echo '=== case missing'; zcnic send --pci $NIC0 --file /data/nope --src 10.0.0.1 --dst 10.0.0.2:9000; echo \"exit=$?\"\n\
+         echo '=== case directory'; zcnic send --pci $NIC0 --file /data --src 10.0.0.1 --dst 10.0.0.2:9000; echo \"exit=$?\"\n\
+         echo '=== case device'; zcnic send --pci $NIC0 --file /dev/null --src 10.0.0.1 --dst 10.0.0.2:9000; echo \"exit=$?\"\n\
+         echo '=== case unreadable'; mkdir -p /etc; echo 'zc:x:1000:1000::/tmp:/bin/sh' >> /etc/passwd; \
+           chmod 600 /data/small; su zc -c \"/zcnic/bin/zcnic send --pci $NIC0 --file /data/small --src 10.0.0.1 --dst 10.0.0.2:9000\"; echo \"exit=$?\"\n\
+         echo '=== case noarp'; zcnic send --pci $NIC0 --file /data/small --src 10.0.0.1 --dst 10.0.0.99:9000; echo \"exit=$?\"\n\
+         echo '=== case changed'; (sleep 1; echo appended >> /data/grow) & \
+           zcnic send --pci $NIC0 --file /data/grow --src 10.0.0.1 --dst 10.0.0.2:9000 --rate 6 --dst-mac {MAC1} 2>&1; echo \"exit=$?\"; wait\n\
+         echo '=== case sigint'; udp-sink --bind 10.0.0.2:9000 --idle 2 --wait 15 > /tmp/sink.log 2>&1 & sp=$!; sleep 0.5; \
+           zcnic send --pci $NIC0 --file /data/big --src 10.0.0.1 --dst 10.0.0.2:9000 --rate 6 > /tmp/send.log 2>&1 & p=$!; \
+           sleep 1.5; kill -INT $p; wait $p; echo \"exit=$?\"; cat /tmp/send.log; wait $sp; cat /tmp/sink.log\n\
+         case_ after-sigint /data/small 15 --rate 20"
+    );
+    let run = Guest::new("file-send-errors")
+        .kernel(Kernel::Full)
+        .unbound()
+        .nic("e1000")
+        .nic("e1000")
+        .file(&big, "/data/big")
+        .file(&small, "/data/small")
+        .run(&command);
+    run.assert_status(0);
+    let out = &run.output;
+    for (case, needle) in [
+        ("missing", "cannot send /data/nope: no such file"),
+        ("directory", "cannot send /data: it is a directory"),
+        ("device", "cannot send /dev/null: it is a character device"),
+        ("unreadable", "cannot send /data/small: permission denied"),
+        ("noarp", "no ARP reply from 10.0.0.99 after 3 requests"),
+        ("changed", "/data/grow changed while it was being sent"),
+    ] {
+        let s = section(out, case);
+        assert!(s.contains("exit=1") && s.contains(needle), "case {case}: expected {needle:?} and exit 1 in:\n{s}");
+    }
+
+    let s = section(out, "sigint");
+    assert!(s.contains("exit=130") && s.contains("interrupted: stopped after"), "{s}");
+    // What arrived is an exact prefix of the file, and shorter than it.
+    let received = s.lines().find_map(|l| l.strip_prefix("received ")).expect("the sink's report");
+    let bytes: usize = received.split(", ").nth(1).unwrap().trim_end_matches(" bytes").parse().unwrap();
+    let sha = received.rsplit(' ').next().unwrap();
+    assert!(bytes > 0 && bytes < big_data.len(), "SIGINT should stop part way: {received}");
+    assert_eq!(sha, sha256_hex(&big_data[..bytes]), "what arrived is not a prefix of the file");
+    assert!(
+        s.contains(&format!("sent {bytes} of {} bytes", big_data.len())),
+        "the summary disagrees with the receiver:\n{s}"
+    );
+
+    // The NIC comes back for the next run.
+    check_delivered(section(out, "after-sigint"), 1473, &small_sha);
+
+    // Failed runs put no UDP frame on the wire before failing: the only
+    // datagrams to the silent 10.0.0.99 would be there otherwise.
+    let to_silent =
+        run.frames(0).iter().filter(|f| f.len() > 42 && f[12..14] == [8, 0] && f[30..34] == [10, 0, 0, 99]).count();
+    assert_eq!(to_silent, 0);
+}
