@@ -86,6 +86,8 @@ pub struct Guest {
     timeout_secs: u32,
     fetch: Vec<String>,
     files: Vec<(PathBuf, String)>,
+    disk: Option<PathBuf>,
+    mem_mb: u32,
 }
 
 impl Guest {
@@ -100,6 +102,8 @@ impl Guest {
             timeout_secs: 240,
             fetch: Vec::new(),
             files: Vec::new(),
+            disk: None,
+            mem_mb: 512,
         }
     }
 
@@ -133,6 +137,24 @@ impl Guest {
         self
     }
 
+    /// Attach an ext4 disk image (read-only), mounted at /disk in the guest.
+    pub fn disk(mut self, image: &Path) -> Guest {
+        self.disk = Some(image.to_path_buf());
+        self
+    }
+
+    /// Guest RAM in MiB.
+    pub fn mem(mut self, mb: u32) -> Guest {
+        self.mem_mb = mb;
+        self
+    }
+
+    /// Wall-clock limit for the whole guest run.
+    pub fn timeout(mut self, secs: u32) -> Guest {
+        self.timeout_secs = secs;
+        self
+    }
+
     /// After the command, copy this guest file back (see [`GuestRun::fetched`]).
     pub fn fetch(mut self, guest_path: &str) -> Guest {
         self.fetch.push(guest_path.to_string());
@@ -162,6 +184,10 @@ impl Guest {
         for path in &self.fetch {
             cmd.arg("--fetch").arg(path);
         }
+        if let Some(image) = &self.disk {
+            cmd.arg("--disk").arg(image);
+        }
+        cmd.arg("--mem").arg(self.mem_mb.to_string());
         for (host, guest) in &self.files {
             cmd.arg("--file").arg(format!("{}:{guest}", host.display()));
         }
