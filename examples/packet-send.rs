@@ -2,7 +2,7 @@
 //!
 //! Opens an e1000/e1000e that is bound to vfio-pci, brings it up, and sends
 //! `--count` Ethernet frames of `--size` bytes (60 to 1514, header included,
-//! FCS excluded) to the broadcast address, from the NIC's own MAC, with
+//! FCS excluded) to the broadcast address (or `--dst-mac`), from the NIC's own MAC, with
 //! EtherType 0x88B5 (IEEE "local experimental"). Then it waits until the NIC
 //! has completed every frame and prints the rate.
 //!
@@ -10,7 +10,7 @@
 //!
 //! | bytes        | content                                   |
 //! |--------------|-------------------------------------------|
-//! | 0..6         | ff:ff:ff:ff:ff:ff                         |
+//! | 0..6         | ff:ff:ff:ff:ff:ff (or `--dst-mac`)        |
 //! | 6..12        | the NIC's MAC                             |
 //! | 12..14       | 0x88 0xb5                                 |
 //! | 14..22       | `seq` as a big-endian u64                 |
@@ -45,15 +45,23 @@ struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 60, value_parser = clap::value_parser!(u16).range(60..=1514))]
     size: u16,
 
+    /// Destination MAC (default: broadcast)
+    #[arg(long, value_name = "MAC", default_value_t = MacAddress::BROADCAST)]
+    dst_mac: MacAddress,
+
+    /// Also print one machine-readable `bench-result key=value...` line
+    #[arg(long)]
+    kv: bool,
+
     /// Frames per doorbell (TDT write)
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=511))]
     batch: u16,
 }
 
 /// Write frame `seq` of `size` bytes into `buf`.
-fn build_frame(buf: &mut [u8], src: MacAddress, seq: u64, size: usize) {
+fn build_frame(buf: &mut [u8], dst: MacAddress, src: MacAddress, seq: u64, size: usize) {
     let frame = &mut buf[..size];
-    frame[0..6].copy_from_slice(&MacAddress::BROADCAST.0);
+    frame[0..6].copy_from_slice(&dst.0);
     frame[6..12].copy_from_slice(&src.0);
     frame[12..14].copy_from_slice(&ETHERTYPE_LOCAL_EXPERIMENTAL);
     frame[14..22].copy_from_slice(&seq.to_be_bytes());
@@ -78,7 +86,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let n = (batch.room() as u64).min(u64::from(args.batch)).min(args.count - seq);
         for _ in 0..n {
             let buf = batch.frame_buffer().context("TX ring full inside a batch")?;
-            build_frame(buf, src, seq, size);
+            build_frame(buf, args.dst_mac, src, seq, size);
             batch.push(size)?;
             seq += 1;
         }
@@ -98,6 +106,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
         stats.doorbells,
         nic.hw_stats().good_packets_tx
     );
+    if args.kv {
+        println!(
+            "bench-result method=raw-frames wall_s={secs:.6} frames={} bytes={} doorbells={}",
+            stats.completed, stats.bytes, stats.doorbells
+        );
+    }
     Ok(())
 }
 

@@ -17,9 +17,10 @@
 # Environment: ZCNIC_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/zcnic)
 set -euo pipefail
 
-# xz-utils and lz4 decompress the guest kernels (see extract_vmlinux); gcc and libc6-dev link the
+# xz-utils and lz4 decompress the guest kernels (see extract_vmlinux); e2fsprogs makes the ext4 disk
+# images of the big-file tests and the benchmark; fonts-dejavu-core is the benchmark chart's font; gcc and libc6-dev link the
 # static guest binaries.
-PACKAGES=(qemu-system-x86 busybox-static kmod cpio xz-utils lz4 gcc libc6-dev)
+PACKAGES=(qemu-system-x86 busybox-static kmod cpio xz-utils lz4 gcc libc6-dev e2fsprogs fonts-dejavu-core)
 # kind:meta-package
 KERNELS=(cloud:linux-image-cloud-amd64 full:linux-image-amd64)
 

@@ -15,6 +15,7 @@
 #   --no-build           do not build; use the binaries already in the guest target dir
 #   --build-only         only build the static guest binaries, then exit 0
 #   --no-bind            leave the NICs unbound (not bound to vfio-pci)
+#   --no-pcap            do not capture the NICs' frames (no nic<i>.pcap; for benchmarks)
 #   --file HOST[:GUEST]  copy a host file or directory into the guest (default /data/<basename>;
 #                        GUEST must be absolute); repeatable
 #   --fetch GUEST_PATH   after the command, copy the guest file GUEST_PATH (absolute) back to
@@ -89,6 +90,7 @@ TIMEOUT=180
 BUILD=1
 BUILD_ONLY=0
 BIND=1
+PCAP=1
 FILES=()
 FETCH=()
 DISK_IMG=""
@@ -114,6 +116,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0; shift ;;
         --build-only) BUILD_ONLY=1; shift ;;
         --no-bind) BIND=0; shift ;;
+        --no-pcap) PCAP=0; shift ;;
         --file) need_arg "$@"; FILES+=("$2"); shift 2 ;;
         --fetch) need_arg "$@"
             case "$2" in
@@ -561,8 +564,9 @@ for i in "${!NICS[@]}"; do
     QEMU_ARGS+=(
         -netdev "hubport,id=n$i,hubid=0"
         -device "${NICS[$i]},netdev=n$i,mac=52:54:00:12:34:5$i,addr=$(printf '0x%x' $((2 + i)))"
-        -object "filter-dump,id=f$i,netdev=n$i,file=$(qesc "$OUT/nic$i.pcap")"
     )
+    # A capture of hundreds of MB slows QEMU down: --no-pcap leaves it out (benchmarks).
+    [ "$PCAP" -eq 0 ] || QEMU_ARGS+=(-object "filter-dump,id=f$i,netdev=n$i,file=$(qesc "$OUT/nic$i.pcap")")
 done
 # --disk: virtio-blk outside the IOMMU's translation (iommu_platform=off, QEMU's default): the guest's
 # virtio driver then hands the device guest-physical addresses, and QEMU reads guest memory directly.

@@ -50,6 +50,10 @@ pub struct SendArgs {
     #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub window: u64,
 
+    /// Also print one machine-readable `bench-result key=value...` line (for scripts and benchmarks)
+    #[arg(long)]
+    pub kv: bool,
+
     /// Datagrams per doorbell
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=255))]
     pub batch: u16,
@@ -137,6 +141,27 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
         cpu.user.as_secs_f64(),
         cpu.system.as_secs_f64()
     );
+    println!(
+        "syscalls made by the driver during the send: {} ({:.4} per datagram)",
+        report.syscalls,
+        report.syscalls as f64 / report.datagrams.max(1) as f64
+    );
+    if args.kv {
+        println!(
+            "bench-result method=zcnic wall_s={secs:.6} user_s={:.6} sys_s={:.6} vcsw={} ivcsw={} syscalls={} \
+             frames={} bytes={} payload_bytes_copied={} interrupts={} doorbells={}",
+            cpu.user.as_secs_f64(),
+            cpu.system.as_secs_f64(),
+            cpu.voluntary_switches,
+            cpu.involuntary_switches,
+            report.syscalls,
+            report.datagrams,
+            report.bytes_sent,
+            report.payload_bytes_copied,
+            report.interrupts,
+            report.doorbells
+        );
+    }
     if report.interrupted || signals::STOP.load(Ordering::SeqCst) {
         eprintln!(
             "zcnic: interrupted: stopped after {} of {} bytes; the NIC is stopped",

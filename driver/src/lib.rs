@@ -46,6 +46,7 @@ pub mod mac;
 pub mod mmio;
 pub mod net;
 pub mod pci;
+pub mod syscalls;
 pub mod vfio;
 
 pub use e1000::{Counters, DeviceModel, HwStats, Nic, NicConfig, RxStats, TxBatch, TxStats, SUPPORTED_DEVICES};

@@ -92,6 +92,7 @@ impl DmaRegion {
                 return Err(e);
             }
         };
+        crate::syscalls::note(3); // mmap, madvise, VFIO_IOMMU_MAP_DMA
         Ok(DmaRegion { ptr, len, iova, kind, access, container: Arc::clone(container) })
     }
 
@@ -169,6 +170,7 @@ impl Drop for DmaRegion {
             log::error!("could not unmap DMA region at IOVA {:#x}: {e}; leaking it", self.iova);
             return;
         }
+        crate::syscalls::note(2); // VFIO_IOMMU_UNMAP_DMA, munmap
         // SAFETY: the IOMMU mapping is gone and nothing else refers to the memory.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }

@@ -67,6 +67,8 @@ pub struct FileSendReport {
     pub interrupts: u64,
     /// File windows mapped.
     pub windows: u64,
+    /// System calls the driver made during the send (see [`crate::syscalls`]).
+    pub syscalls: u64,
     /// Most file bytes pinned for DMA at any one time.
     pub max_pinned_bytes: u64,
 }
@@ -86,6 +88,7 @@ pub(crate) fn send_file(
     // count this file's datagrams only.
     nic.wait_tx_done(cfg.stall_timeout)?;
     let before = nic.counters();
+    let syscalls_before = crate::syscalls::total();
     let pinned = Arc::new(AtomicU64::new(0));
     let container = Arc::clone(nic.container());
     let mut report = FileSendReport { file_len: len, windows: plans.len() as u64, ..Default::default() };
@@ -134,6 +137,7 @@ pub(crate) fn send_file(
     report.payload_bytes_copied = cpu_written.saturating_sub(report.header_bytes_written);
     report.doorbells = after.tx.doorbells - before.tx.doorbells;
     report.interrupts = after.interrupts - before.interrupts;
+    report.syscalls = crate::syscalls::total() - syscalls_before;
     outcome?;
     if !report.interrupted {
         source.check_unchanged(report.bytes_sent)?;
@@ -193,6 +197,7 @@ fn send_loop(
             let due = start + Duration::from_secs_f64(wire_bytes as f64 / rate);
             let now = Instant::now();
             if due > now {
+                crate::syscalls::note(1); // nanosleep
                 std::thread::sleep(due - now);
             }
             // Keep bursts short when paced: about 1 ms of traffic per doorbell.

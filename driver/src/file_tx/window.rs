@@ -109,6 +109,7 @@ impl FileWindow {
         if unsafe { libc::mprotect(p, map_len, libc::PROT_NONE) } != 0 {
             log::warn!("mprotect(PROT_NONE) on a file window failed: {}", std::io::Error::last_os_error());
         }
+        crate::syscalls::note(3); // mmap, VFIO_IOMMU_MAP_DMA, mprotect
         pinned.fetch_add(map_len as u64, Ordering::Relaxed);
         log::debug!(
             "window: datagrams {}..{}, file bytes {map_start:#x}+{map_len:#x} at IOVA {iova:#x}",
@@ -151,6 +152,7 @@ impl Drop for FileWindow {
             log::error!("could not unmap a file window at IOVA {:#x}: {e}; leaking it", self.iova);
             return;
         }
+        crate::syscalls::note(2); // VFIO_IOMMU_UNMAP_DMA, munmap
         self.pinned.fetch_sub(self.map_len as u64, Ordering::Relaxed);
         // SAFETY: the IOMMU mapping is gone; nothing refers to this mapping.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.map_len) };

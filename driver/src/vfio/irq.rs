@@ -84,6 +84,7 @@ impl Interrupt {
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // Round a sub-millisecond remainder up so a short wait still sleeps.
         let ms = if ms == 0 && !timeout.is_zero() { 1 } else { ms };
+        crate::syscalls::note(1);
         // SAFETY: one live pollfd.
         let n = unsafe { libc::poll(&mut pfd, 1, ms) };
         if n < 0 {
@@ -102,6 +103,7 @@ impl Interrupt {
     /// Read and reset the eventfd's count without sleeping.
     pub fn drain(&self) -> u64 {
         let mut count = 0u64;
+        crate::syscalls::note(1);
         // SAFETY: reads 8 bytes into a live u64; the fd is non-blocking.
         let n = unsafe { libc::read(self.eventfd.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
         if n == 8 {
@@ -115,6 +117,7 @@ impl Interrupt {
     /// through again. A no-op for MSI.
     pub fn unmask(&self, device: &Device) -> Result<(), Error> {
         if self.mode == IrqMode::Intx {
+            crate::syscalls::note(1);
             ioctl::device_set_irqs(device.as_fd(), VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, 1, None)
                 .map_err(Error::os("VFIO_DEVICE_SET_IRQS (unmask INTx)"))?;
         }

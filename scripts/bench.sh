@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The benchmark: zcnic against the kernel's ways of sending a file, side by side
+# in one QEMU guest, plus the driver's own cost per frame without the emulator.
+#
+#   scripts/bench.sh [--reps N] [--size BYTES] [--nic e1000|e1000e] [--no-readme]
+#
+# 1. criterion microbenchmarks: TX ring, RX ring, zero-copy TX path per frame
+#    at batch 1, 8, 32, 128 (no device, no syscalls).
+# 2. One guest (Debian's full kernel, 1 vCPU, TCG, emulated Intel IOMMU in
+#    translated mode, i.e. no iommu=pt) with two NICs of the same model on one
+#    hub: NIC 1 belongs to the kernel's driver, NIC 0 to zcnic. The same file (an
+#    odd length of about 32 MiB, on ext4 on a virtio disk, page cache warmed
+#    first) is sent as 1472-byte UDP datagrams to a unicast MAC no NIC owns
+#    (so no peer slows things down), by read+write, mmap+write, sendfile,
+#    splice, O_DIRECT+write through the kernel, by zcnic, and as fixed frames by
+#    a raw VFIO sender (the emulator's ceiling). No pcap (it would slow QEMU).
+# 3. results/<date>/report.md, chart.png, raw-results.txt; results/latest is a
+#    copy; the README's benchmark section is rewritten from it.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+reps=3 size=$((32 * 1024 * 1024 + 333)) nic=e1000 readme=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --reps) reps="$2"; shift 2 ;;
+        --size) size="$2"; shift 2 ;;
+        --nic) nic="$2"; shift 2 ;;
+        --no-readme) readme=0; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+"$root/scripts/setup.sh"
+cd "$root"
+echo "==> criterion microbenchmarks (the driver's own cost per frame)"
+cargo bench -q -p zcnic-ring --bench rings -- --warm-up-time 1 --measurement-time 3 >/dev/null
+cargo bench -q -p zcnic-driver --bench tx_path -- --warm-up-time 1 --measurement-time 3 >/dev/null
+
+work="$root/target/bench"
+rm -rf "$work"; mkdir -p "$work/src"
+head -c "$size" /dev/urandom > "$work/src/bench.bin"
+mkfs.ext4 -q -F -d "$work/src" "$work/disk.ext4" "$(( size / 1048576 + 64 ))M"
+rm -rf "$work/src"
+
+echo "==> the guest benchmark ($reps repetitions of 7 methods, $size bytes, $nic)"
+"$root/scripts/testbed.sh" --kernel full --no-bind --no-pcap --nic "$nic" --nic "$nic" \
+    --disk "$work/disk.ext4" --timeout 900 --out "$work/guest" -- "
+echo vfio-pci > /sys/bus/pci/devices/\$NIC0/driver_override; echo \$NIC0 > /sys/bus/pci/drivers_probe
+modprobe e1000; modprobe e1000e
+IF=\$(ls /sys/bus/pci/devices/\$NIC1/net/)
+ip addr add 10.0.0.1/24 dev \$IF; ip link set \$IF up
+i=0; while [ \"\$(cat /sys/class/net/\$IF/carrier 2>/dev/null)\" != 1 ] && [ \$i -lt 50 ]; do sleep 0.1; i=\$((i+1)); done
+arp -s 10.0.0.9 02:00:00:00:00:01
+F=/disk/bench.bin
+N=\$(( (\$(stat -c %s \$F) + 1471) / 1472 ))
+cat \$F > /dev/null
+rep=0
+while [ \$rep -lt $reps ]; do
+  rep=\$((rep+1))
+  for m in read-write mmap-write sendfile splice odirect-write; do
+    kernel-send --method \$m --file \$F --dst 10.0.0.9:9000 --iface \$IF || exit 1
+  done
+  zcnic send --pci \$NIC0 --file \$F --src 10.0.0.1 --dst 10.0.0.9:9000 --dst-mac 02:00:00:00:00:01 --kv > /tmp/z.log 2>&1 || { cat /tmp/z.log; exit 1; }
+  grep bench-result /tmp/z.log
+  packet-send --pci \$NIC0 --count \$N --size 1514 --dst-mac 02:00:00:00:00:01 --kv > /tmp/p.log 2>&1 || { cat /tmp/p.log; exit 1; }
+  grep bench-result /tmp/p.log
+done"
+
+date="$(date -u +%Y-%m-%d)"
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+qemu="$(qemu-system-x86_64 --version | head -1)"
+kernel="$(basename "$(readlink -f "${ZCNIC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zcnic}/kernel-full")")"
+out="$root/results/$date"
+readme_args=()
+[ "$readme" -eq 0 ] || readme_args=(--readme "$root/README.md")
+"$root/target/guest/x86_64-unknown-linux-gnu/release/examples/bench-report" \
+    --log "$work/guest/output.log" --out "$out" --criterion "$root/target/criterion" "${readme_args[@]}" \
+    --meta "date=$date" "host=$cpu, $(nproc) cores" "emulator=$qemu, TCG (no KVM), 1 vCPU, q35" \
+    "guest kernel=$kernel" "nic=$nic (both NICs)" \
+    "IOMMU=emulated intel-iommu, translated mode for the kernel's NIC (no iommu=pt), VFIO Type1v2 for zcnic's" \
+    "file=$size bytes on ext4 on virtio-blk, page cache warm" \
+    "destination=unicast MAC owned by no NIC; frames counted by the NIC's counters (kernel: tx_packets; zcnic: DD write-backs)"
+rm -rf "$root/results/latest"; cp -r "$out" "$root/results/latest"
+echo "==> results in results/$date (and results/latest)"
