@@ -114,8 +114,17 @@ fn criterion_ns_per_frame(dir: &Path, group: &str, batch: u32) -> Option<f64> {
     Some(json["median"]["point_estimate"].as_f64()? / f64::from(batch))
 }
 
-fn chart(path: &Path, font: &Path, rows: &[(&str, (f64, f64, f64))], title: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let bytes: &'static [u8] = Box::leak(fs::read(font).map_err(|e| format!("font {}: {e} (scripts/setup.sh installs fonts-dejavu-core)", font.display()))?.into_boxed_slice());
+fn chart(
+    path: &Path,
+    font: &Path,
+    rows: &[(&str, (f64, f64, f64))],
+    title: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let bytes: &'static [u8] = Box::leak(
+        fs::read(font)
+            .map_err(|e| format!("font {}: {e} (scripts/setup.sh installs fonts-dejavu-core)", font.display()))?
+            .into_boxed_slice(),
+    );
     plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| "bad font file")?;
     let root = BitMapBackend::new(path, (1100, 620)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -139,16 +148,30 @@ fn chart(path: &Path, font: &Path, rows: &[(&str, (f64, f64, f64))], title: &str
         .label_style(("sans-serif", 15))
         .draw()?;
     ch.draw_series(rows.iter().enumerate().map(|(i, r)| {
-        let color = if r.0 == "zcnic" { RGBColor(200, 60, 40) } else if r.0 == "raw-frames" { RGBColor(150, 150, 150) } else { RGBColor(60, 110, 180) };
-        let mut bar = Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), r.1 .0)], color.filled());
+        let color = if r.0 == "zcnic" {
+            RGBColor(200, 60, 40)
+        } else if r.0 == "raw-frames" {
+            RGBColor(150, 150, 150)
+        } else {
+            RGBColor(60, 110, 180)
+        };
+        let mut bar =
+            Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), r.1 .0)], color.filled());
         bar.set_margin(0, 0, 18, 18);
         bar
     }))?;
     ch.draw_series(rows.iter().enumerate().map(|(i, r)| {
-        PathElement::new(vec![(SegmentValue::CenterOf(i), r.1 .1), (SegmentValue::CenterOf(i), r.1 .2)], BLACK.stroke_width(2))
+        PathElement::new(
+            vec![(SegmentValue::CenterOf(i), r.1 .1), (SegmentValue::CenterOf(i), r.1 .2)],
+            BLACK.stroke_width(2),
+        )
     }))?;
     ch.draw_series(rows.iter().enumerate().map(|(i, r)| {
-        Text::new(format!("{:.0}", r.1 .0), (SegmentValue::CenterOf(i), r.1 .2 + max * 0.02), ("sans-serif", 15).into_font())
+        Text::new(
+            format!("{:.0}", r.1 .0),
+            (SegmentValue::CenterOf(i), r.1 .2 + max * 0.02),
+            ("sans-serif", 15).into_font(),
+        )
     }))?;
     root.present()?;
     Ok(())
@@ -201,20 +224,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Targets.
     let fps = |m: &str| results.get(m).and_then(|r| r.stats("fps")).map(|s| s.0);
-    let best_kernel = METHODS[..5].iter().filter_map(|(m, _)| fps(m).map(|f| (*m, f))).max_by(|a, b| a.1.total_cmp(&b.1));
+    let best_kernel =
+        METHODS[..5].iter().filter_map(|(m, _)| fps(m).map(|f| (*m, f))).max_by(|a, b| a.1.total_cmp(&b.1));
     writeln!(md, "\n## Targets\n")?;
     if let (Some(z), Some((bk, k))) = (fps("zcnic"), best_kernel) {
         let ratio = z / k;
-        let verdict = if ratio >= 10.0 { "met".to_string() } else { format!("missed by {:.0}%", (1.0 - ratio / 10.0) * 100.0) };
+        let verdict =
+            if ratio >= 10.0 { "met".to_string() } else { format!("missed by {:.0}%", (1.0 - ratio / 10.0) * 100.0) };
         writeln!(md, "- zcnic vs the best kernel method ({bk}): **{ratio:.1}x** the frames/s; target 10x: {verdict}.")?;
         if ratio < 10.0 {
             let driver_ns = args.criterion.as_deref().and_then(|d| criterion_ns_per_frame(d, "zero_copy_tx_path", 32));
             let per_frame_us = 1e6 / z;
-            let mut why = format!(
-                "  Why: in the guest zcnic spends {per_frame_us:.2} µs per frame"
-            );
+            let mut why = format!("  Why: in the guest zcnic spends {per_frame_us:.2} µs per frame");
             if let Some(ns) = driver_ns {
-                write!(why, ", of which the driver's own work is {ns:.0} ns ({:.1}%, criterion)", ns / 10.0 / per_frame_us)?;
+                write!(
+                    why,
+                    ", of which the driver's own work is {ns:.0} ns ({:.1}%, criterion)",
+                    ns / 10.0 / per_frame_us
+                )?;
             }
             write!(why, "; the rest is QEMU emulating the NIC: each TDT write traps to the emulator, which walks the descriptors, DMAs every buffer through the emulated IOMMU and hands the frame to its network backend before the write returns.")?;
             if let Some(raw) = fps("raw-frames") {
@@ -239,7 +266,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let mut line = String::from("- per frame at batch 1 / 8 / 32 / 128:");
         for (group, label) in [("zero_copy_tx_path", "TX path"), ("tx_ring", "TX ring"), ("rx_ring", "RX ring")] {
-            let v: Vec<String> = [1, 8, 32, 128].iter().map(|&b| criterion_ns_per_frame(dir, group, b).map_or("–".into(), |n| format!("{n:.1}"))).collect();
+            let v: Vec<String> = [1, 8, 32, 128]
+                .iter()
+                .map(|&b| criterion_ns_per_frame(dir, group, b).map_or("–".into(), |n| format!("{n:.1}")))
+                .collect();
             write!(line, " {label} {} ns;", v.join(" / "))?;
         }
         writeln!(md, "{line}")?;
@@ -255,10 +285,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("{} has no {begin} ... {end} section", readme.display()).into());
         };
         // The report without its title, with the chart linked from the README's folder.
-        let body = md.split_once('\n').map_or(md.as_str(), |(_, rest)| rest).replace(
-            "](chart.png)",
-            &format!("]({}/chart.png)", args.readme_link),
-        );
+        let body = md
+            .split_once('\n')
+            .map_or(md.as_str(), |(_, rest)| rest)
+            .replace("](chart.png)", &format!("]({}/chart.png)", args.readme_link));
         let updated = format!("{}{begin}\n{body}{}", &text[..b], &text[e..]);
         fs::write(readme, updated)?;
     }

@@ -15,14 +15,18 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use zcnic_driver::net::udp::UdpFlow;
-use zcnic_driver::{FileSendConfig, FileSource, Nic, NicConfig, PciAddress};
+use zcnic_driver::pci::binding::{self, StateDir};
+use zcnic_driver::pci::sysfs::Sysfs;
+use zcnic_driver::{FileSendConfig, FileSource, Nic, NicConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, pci, file, src, dst] = args.as_slice() else {
         return Err("usage: file-send <PCI address> <file> <our IPv4> <destination IPv4:port>".into());
     };
-    let (pci, src, dst): (PciAddress, Ipv4Addr, SocketAddrV4) = (pci.parse()?, src.parse()?, dst.parse()?);
+    let (src, dst): (Ipv4Addr, SocketAddrV4) = (src.parse()?, dst.parse()?);
+    // A PCI address, or the interface name the NIC had before `zcnic bind`.
+    let pci = binding::resolve_nic(pci, &Sysfs::default(), &StateDir::default())?;
 
     // 1. The file: checked to be a regular, readable file before anything is sent.
     let source = FileSource::open(Path::new(file))?;

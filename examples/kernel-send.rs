@@ -136,7 +136,8 @@ fn main() -> std::io::Result<()> {
         Method::MmapWrite => {
             let f = File::open(&args.file)?;
             // SAFETY: a fresh read-only shared mapping of the whole file; checked below.
-            let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, f.as_raw_fd(), 0) };
+            let p =
+                unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, f.as_raw_fd(), 0) };
             if p == libc::MAP_FAILED {
                 return Err(std::io::Error::last_os_error());
             }
@@ -173,12 +174,13 @@ fn main() -> std::io::Result<()> {
             while (off as usize) < len {
                 let n = DATAGRAM.min(len - off as usize);
                 // SAFETY: valid fds; the kernel updates `off`.
-                let got = check(
-                    unsafe { libc::splice(f.as_raw_fd(), &mut off, pipe[1], std::ptr::null_mut(), n, libc::SPLICE_F_MOVE) },
-                    "splice file->pipe",
-                )?;
+                let r = unsafe {
+                    libc::splice(f.as_raw_fd(), &mut off, pipe[1], std::ptr::null_mut(), n, libc::SPLICE_F_MOVE)
+                };
+                let got = check(r, "splice file->pipe")?;
                 // SAFETY: valid fds; moves what is in the pipe to the socket.
-                check(unsafe { libc::splice(pipe[0], std::ptr::null_mut(), s, std::ptr::null_mut(), got, 0) }, "splice pipe->socket")?;
+                let r = unsafe { libc::splice(pipe[0], std::ptr::null_mut(), s, std::ptr::null_mut(), got, 0) };
+                check(r, "splice pipe->socket")?;
                 syscalls += 2;
             }
         }

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use zcnic_driver::{MacAddress, Nic, NicConfig, PciAddress};
+use zcnic_driver::pci::binding::{self, StateDir};
+use zcnic_driver::pci::sysfs::Sysfs;
+use zcnic_driver::{MacAddress, Nic, NicConfig};
 
 const ETHERTYPE_LOCAL_EXPERIMENTAL: [u8; 2] = [0x88, 0xb5];
 
@@ -33,9 +35,10 @@ const ETHERTYPE_LOCAL_EXPERIMENTAL: [u8; 2] = [0x88, 0xb5];
 #[derive(Parser, Debug)]
 #[command(version, after_help = "Example:\n  packet-send --pci 0000:00:02.0 --count 1000 --size 1514")]
 struct Args {
-    /// PCI address of the NIC, bound to vfio-pci (e.g. 0000:00:02.0 or 00:02.0)
-    #[arg(long, value_name = "BDF")]
-    pci: PciAddress,
+    /// The NIC, bound to vfio-pci: its PCI address (e.g. 0000:00:02.0 or 00:02.0),
+    /// or the interface name it had before `zcnic bind`
+    #[arg(long, value_name = "BDF|IFACE", value_parser = binding::check_nic_arg)]
+    pci: String,
 
     /// Number of frames to send
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -71,8 +74,9 @@ fn build_frame(buf: &mut [u8], dst: MacAddress, src: MacAddress, seq: u64, size:
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
-    let mut nic = Nic::open(&args.pci, &NicConfig::default())
-        .with_context(|| format!("cannot bring up the NIC at {}", args.pci))?;
+    let pci = binding::resolve_nic(&args.pci, &Sysfs::default(), &StateDir::default())?;
+    let mut nic =
+        Nic::open(&pci, &NicConfig::default()).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
     let (src, size, stall) = (nic.mac(), usize::from(args.size), Duration::from_secs(5));
     eprintln!("{}: {} ({}), MAC {src}", args.pci, nic.model().name, nic.model().family);
 

@@ -1,5 +1,6 @@
 //! The zcnic command line.
 
+mod nics;
 mod recv;
 mod send;
 mod signals;
@@ -10,29 +11,66 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use zcnic_driver::{MacAddress, Nic, NicConfig, PciAddress};
+use clap::{CommandFactory, Parser, Subcommand};
+use zcnic_driver::pci::binding::check_nic_arg;
+use zcnic_driver::{MacAddress, Nic, NicConfig};
 
-/// zcnic: a userspace VFIO driver for Intel e1000/e1000e NICs.
+const EXAMPLES: &str = "\
+Examples:
+  zcnic list                                   find the NICs and whether zcnic can use them
+  zcnic bind 0000:03:00.0                      hand a spare NIC to vfio-pci (or: zcnic bind eth1)
+  zcnic send --pci eth1 --file big.iso --src 192.0.2.10 --dst 192.0.2.20:9000
+  zcnic recv --pci 0000:04:00.0 --count 1000 --pcap rx.pcap
+  zcnic unbind eth1                            give it back to its kernel driver";
+
+/// zcnic: a userspace VFIO driver for Intel e1000/e1000e NICs that sends files
+/// with zero copies.
 #[derive(Parser, Debug)]
-#[command(version, propagate_version = true)]
+#[command(version, propagate_version = true, after_help = EXAMPLES)]
 struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Open a NIC bound to vfio-pci, bring it up, print what it is, stop it
-    Info {
-        /// PCI address of the NIC (e.g. 0000:00:02.0)
-        #[arg(long, value_name = "BDF")]
-        pci: PciAddress,
+    /// List every PCI network controller: driver, interface, IOMMU group, whether zcnic can use it
+    List {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hand a NIC to vfio-pci, remembering its driver; refuses a NIC that carries traffic
+    Bind {
+        /// PCI address or interface name
+        #[arg(value_parser = check_nic_arg)]
+        nic: String,
+        /// Bind even if the interface is up with an address, the IOMMU group is shared, or zcnic does not support it
+        #[arg(long)]
+        force: bool,
+    },
+    /// Give a NIC back to the driver it had before `zcnic bind` (idempotent)
+    Unbind {
+        /// PCI address, or the interface name it had
+        #[arg(value_parser = check_nic_arg)]
+        nic: String,
     },
     /// Send a file as UDP/IPv4 datagrams, zero-copy from its page cache
     Send(send::SendArgs),
     /// Receive frames until N have arrived or the line has been quiet for the timeout
     Recv(recv::RecvArgs),
+    /// Open a NIC bound to vfio-pci, bring it up, print what it is, stop it
+    Info {
+        /// PCI address, or the interface name it had
+        #[arg(long, visible_alias = "nic", value_name = "BDF|IFACE", value_parser = check_nic_arg)]
+        pci: String,
+    },
     /// Check that a capture holds every frame packet-send sent, in order, byte for byte
     VerifyCapture {
         /// The pcap file (e.g. from `tcpdump -w` on the peer)
@@ -48,11 +86,22 @@ enum Command {
         #[arg(long, value_name = "MAC")]
         src: Option<MacAddress>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::List { json } => nics::list(json).map(|()| ExitCode::SUCCESS),
+        Command::Bind { nic, force } => nics::bind(&nic, force).map(|()| ExitCode::SUCCESS),
+        Command::Unbind { nic } => nics::unbind(&nic).map(|()| ExitCode::SUCCESS),
+        Command::Send(args) => send::run(&args),
+        Command::Recv(args) => recv::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Info { pci } => {
+            let pci = nics::resolve(&pci)?;
             let nic =
                 Nic::open(&pci, &NicConfig::default()).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
             let m = nic.model();
@@ -62,18 +111,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("link:   {}", if nic.link_up() { "up" } else { "down" });
             Ok(ExitCode::SUCCESS)
         }
-        Command::Send(args) => send::run(&args),
-        Command::Recv(args) => recv::run(&args).map(|()| ExitCode::SUCCESS),
         Command::VerifyCapture { pcap, count, size, src } => {
             println!("{}", verify::verify_capture(&pcap, count, usize::from(size), src)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "zcnic", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("zcnic: error: {e:#}");

@@ -9,16 +9,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::DataLink;
-use zcnic_driver::{Nic, NicConfig, PciAddress};
+use zcnic_driver::{Nic, NicConfig};
 
 use crate::usage::CpuTime;
 
 /// Options of `zcnic recv`.
 #[derive(clap::Args, Debug)]
 pub struct RecvArgs {
-    /// PCI address of the NIC, bound to vfio-pci (e.g. 0000:00:03.0)
-    #[arg(long, value_name = "BDF")]
-    pub pci: PciAddress,
+    /// The NIC, bound to vfio-pci: PCI address (e.g. 0000:00:03.0) or the interface name it had
+    #[arg(long, visible_alias = "nic", value_name = "BDF|IFACE", value_parser = zcnic_driver::pci::binding::check_nic_arg)]
+    pub pci: String,
 
     /// Stop after this many frames (default: no limit)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -63,10 +63,11 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<()> {
         None => None,
     };
     let config = NicConfig { promiscuous: args.promisc, ..NicConfig::default() };
-    let mut nic = Nic::open(&args.pci, &config).with_context(|| format!("cannot bring up the NIC at {}", args.pci))?;
+    let pci = crate::nics::resolve(&args.pci)?;
+    let mut nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
     eprintln!(
         "{}: {} ({}), MAC {}, interrupts via {:?}: listening",
-        args.pci,
+        pci,
         nic.model().name,
         nic.model().family,
         nic.mac(),

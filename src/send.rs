@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use zcnic_driver::net::udp::UdpFlow;
-use zcnic_driver::{FileSendConfig, FileSource, MacAddress, Nic, NicConfig, PciAddress};
+use zcnic_driver::{FileSendConfig, FileSource, MacAddress, Nic, NicConfig};
 
 use crate::signals;
 use crate::usage::CpuTime;
@@ -18,9 +18,9 @@ use crate::usage::CpuTime;
 /// Options of `zcnic send`.
 #[derive(clap::Args, Debug)]
 pub struct SendArgs {
-    /// PCI address of the NIC, bound to vfio-pci (e.g. 0000:00:02.0)
-    #[arg(long, value_name = "BDF")]
-    pub pci: PciAddress,
+    /// The NIC, bound to vfio-pci: PCI address (e.g. 0000:00:02.0) or the interface name it had
+    #[arg(long, visible_alias = "nic", value_name = "BDF|IFACE", value_parser = zcnic_driver::pci::binding::check_nic_arg)]
+    pub pci: String,
 
     /// The file to send
     #[arg(long, value_name = "PATH")]
@@ -76,8 +76,9 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     signals::install();
-    let mut nic = Nic::open(&args.pci, &NicConfig::default())
-        .with_context(|| format!("cannot bring up the NIC at {}", args.pci))?;
+    let pci = crate::nics::resolve(&args.pci)?;
+    let mut nic =
+        Nic::open(&pci, &NicConfig::default()).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
     let dst_mac = match args.dst_mac {
         Some(mac) => mac,
         None => nic.resolve_mac(args.src, *args.dst.ip(), 3, Duration::from_secs(1))?,

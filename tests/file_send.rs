@@ -272,20 +272,18 @@ fn a_file_larger_than_guest_ram_is_sent_whole_with_bounded_pinning() {
     assert!(mkfs.success());
     fs::remove_dir_all(&src).unwrap();
 
-    let run = Guest::new("file-send-big")
-        .nic("e1000")
-        .mem(GUEST_MB)
-        .disk(&image)
-        .timeout(600)
-        .run(
-            "free -m; zcnic send --pci $NIC0 --file /disk/big.bin --src 10.0.0.1 --dst 10.0.0.2:9000 \
+    let run = Guest::new("file-send-big").nic("e1000").mem(GUEST_MB).disk(&image).timeout(600).run(
+        "free -m; zcnic send --pci $NIC0 --file /disk/big.bin --src 10.0.0.1 --dst 10.0.0.2:9000 \
              --dst-mac 02:00:00:00:00:01 > /tmp/send.log 2>&1; echo \"exit=$?\"; cat /tmp/send.log",
-        );
+    );
     run.assert_status(0);
     let out = &run.output;
     assert!(out.contains("exit=0"), "{out}");
     let total = LEN.div_ceil(MAX_PAYLOAD);
-    assert!(out.contains(&format!("sent {LEN} of {LEN} bytes")) && out.contains(&format!("in {total} datagrams")), "{out}");
+    assert!(
+        out.contains(&format!("sent {LEN} of {LEN} bytes")) && out.contains(&format!("in {total} datagrams")),
+        "{out}"
+    );
     assert!(out.contains("payload bytes copied by the CPU: 0;"), "{out}");
     let pinned: u64 = out
         .split("at most ")

@@ -124,7 +124,8 @@ fn bad_arguments_are_rejected_by_the_parser() {
         (vec!["--pci", "0000:00:02.0", "--count", "0"], "--count"),
         (vec!["--pci", "00:02"], "is not a PCI address"),
         (vec!["--pci", "0000:00:20.0"], "device must be 00 to 1f"),
-        (vec!["--pci", "eth0"], "is not a PCI address"),
+        (vec!["--pci", "0000:00:02"], "is not a PCI address"),
+        (vec!["--pci", "eth 0"], "neither a PCI address"),
         (vec!["--count", "5"], "--pci"),
     ] {
         let out = Command::new(&bin).args(&args).output().expect("run packet-send");

@@ -57,7 +57,7 @@ impl fmt::Display for List<'_, GroupMember> {
 
 fn bind_hint(addr: &PciAddress) -> String {
     format!(
-        "bind it with `scripts/bind-vfio.sh bind {addr}`, or by hand: \
+        "bind it with `zcnic bind {addr}`, or by hand: \
          `modprobe vfio-pci; echo vfio-pci > /sys/bus/pci/devices/{addr}/driver_override; \
          echo {addr} > /sys/bus/pci/devices/{addr}/driver/unbind; echo {addr} > /sys/bus/pci/drivers_probe`"
     )
@@ -124,6 +124,55 @@ pub enum Error {
         addr: PciAddress,
         /// Its current driver.
         driver: Option<String>,
+    },
+
+    /// Not a network controller.
+    #[error("{addr} is not a network controller (PCI class {class:06x}); zcnic only takes network cards (use --force if you really mean it)")]
+    NotANetworkDevice {
+        /// The address.
+        addr: PciAddress,
+        /// Its class code.
+        class: u32,
+    },
+
+    /// The NIC carries this machine's traffic.
+    #[error("refusing to take {addr}: its interface {iface} is up{}{}; taking it could cut this machine off that network. Take it down first (`ip link set {iface} down`) or pass --force", if .addresses.is_empty() { String::new() } else { format!(" with address {}", .addresses.join(", ")) }, if *.has_route { " and routes go through it" } else { "" })]
+    InterfaceInUse {
+        /// The device.
+        addr: PciAddress,
+        /// Its interface.
+        iface: String,
+        /// Its addresses (link-local IPv6 left out).
+        addresses: Vec<String>,
+        /// Whether a route uses it.
+        has_route: bool,
+    },
+
+    /// The IOMMU group holds devices still owned by host drivers.
+    #[error("refusing to take {addr}: its IOMMU group {group} also holds {}, still bound to host drivers; VFIO can only use a group whose devices all belong to vfio-pci (or to no driver): bind those too, or pass --force", List(peers))]
+    GroupShared {
+        /// The device.
+        addr: PciAddress,
+        /// The group.
+        group: u32,
+        /// The other devices with their drivers.
+        peers: Vec<GroupMember>,
+    },
+
+    /// Binding did not take.
+    #[error("could not bind {addr} to vfio-pci: {why}")]
+    BindFailed {
+        /// The device.
+        addr: PciAddress,
+        /// Why.
+        why: String,
+    },
+
+    /// A NIC named by an interface name nobody knows.
+    #[error("'{name}' is neither a PCI address (like 0000:03:00.0) nor a network interface, nor an interface remembered by `zcnic bind`; `zcnic list` shows the NICs")]
+    UnknownNic {
+        /// What was given.
+        name: String,
     },
 
     /// The device has no IOMMU group.

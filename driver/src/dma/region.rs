@@ -171,7 +171,7 @@ impl Drop for DmaRegion {
             return;
         }
         crate::syscalls::note(2); // VFIO_IOMMU_UNMAP_DMA, munmap
-        // SAFETY: the IOMMU mapping is gone and nothing else refers to the memory.
+                                  // SAFETY: the IOMMU mapping is gone and nothing else refers to the memory.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }

@@ -39,7 +39,11 @@ impl Sysfs {
         Sysfs { root: root.into() }
     }
 
-    fn device_dir(&self, addr: &PciAddress) -> PathBuf {
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn device_dir(&self, addr: &PciAddress) -> PathBuf {
         self.root.join("bus/pci/devices").join(addr.to_string())
     }
 
@@ -61,6 +65,38 @@ impl Sysfs {
         let vendor = Self::read_hex(&dir.join("vendor"))?;
         let device = Self::read_hex(&dir.join("device"))?;
         Ok((vendor as u16, device as u16))
+    }
+
+    /// The device's PCI class code (0x020000 for an Ethernet controller).
+    pub fn class(&self, addr: &PciAddress) -> io::Result<u32> {
+        Self::read_hex(&self.device_dir(addr).join("class"))
+    }
+
+    /// The kernel network interfaces the device has (only while a kernel NIC driver owns it).
+    pub fn interfaces(&self, addr: &PciAddress) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.device_dir(addr).join("net"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(String::from))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Whether interface `name` is administratively up (IFF_UP).
+    pub fn interface_up(&self, name: &str) -> bool {
+        Self::read_hex(&self.root.join("class/net").join(name).join("flags")).is_ok_and(|f| f & 1 != 0)
+    }
+
+    /// The bridge or bond interface `name` is enslaved to, if any.
+    pub fn interface_master(&self, name: &str) -> Option<String> {
+        Self::link_name(&self.root.join("class/net").join(name).join("master"))
+    }
+
+    /// The PCI device behind interface `name`, if it is a PCI device.
+    pub fn interface_device(&self, name: &str) -> Option<PciAddress> {
+        Self::link_name(&self.root.join("class/net").join(name).join("device"))?.parse().ok()
     }
 
     /// The kernel driver bound to the device, if any.
