@@ -43,6 +43,7 @@ status=0
 echo vfio-pci > /sys/bus/pci/devices/$NIC0/driver_override; echo $NIC0 > /sys/bus/pci/drivers_probe
 modprobe e1000; modprobe e1000e
 IF=$(ls /sys/bus/pci/devices/$NIC1/net/)
+echo 1 > /proc/sys/net/ipv6/conf/$IF/disable_ipv6  # see hw-notes/interrupts.md (RX hold-off)
 ip addr add 10.0.0.2/24 dev $IF; ip link set $IF up
 i=0; while [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" != 1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 udp-sink --bind 10.0.0.2:9000 --idle 2 > /tmp/sink.log 2>&1 &

@@ -16,6 +16,8 @@
 #   --build-only         only build the static guest binaries, then exit 0
 #   --no-bind            leave the NICs unbound (not bound to vfio-pci)
 #   --no-pcap            do not capture the NICs' frames (no nic<i>.pcap; for benchmarks)
+#   --monitor SOCKET     QEMU's human monitor on a unix socket, for fault injection from the host
+#                        while the guest runs (e.g. `set_link n0 off`; NIC i's netdev is n<i>)
 #   --file HOST[:GUEST]  copy a host file or directory into the guest (default /data/<basename>;
 #                        GUEST must be absolute); repeatable
 #   --fetch GUEST_PATH   after the command, copy the guest file GUEST_PATH (absolute) back to
@@ -91,6 +93,7 @@ BUILD=1
 BUILD_ONLY=0
 BIND=1
 PCAP=1
+MONITOR=
 FILES=()
 FETCH=()
 DISK_IMG=""
@@ -117,6 +120,7 @@ while [ $# -gt 0 ]; do
         --build-only) BUILD_ONLY=1; shift ;;
         --no-bind) BIND=0; shift ;;
         --no-pcap) PCAP=0; shift ;;
+        --monitor) MONITOR="$2"; shift 2 ;;
         --file) need_arg "$@"; FILES+=("$2"); shift 2 ;;
         --fetch) need_arg "$@"
             case "$2" in
@@ -560,6 +564,7 @@ QEMU_ARGS=(
     -chardev "file,id=con0,path=$(qesc "$OUT/console.log")" -serial chardev:con0
     -device intel-iommu,intremap=on
 )
+[ -z "$MONITOR" ] || QEMU_ARGS+=(-monitor "unix:$MONITOR,server=on,wait=off")
 for i in "${!NICS[@]}"; do
     QEMU_ARGS+=(
         -netdev "hubport,id=n$i,hubid=0"

@@ -50,6 +50,10 @@ pub struct SendArgs {
     #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub window: u64,
 
+    /// Seconds to wait for a link that went down to come back before giving up
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub link_timeout: u64,
+
     /// Also print one machine-readable `bench-result key=value...` line (for scripts and benchmarks)
     #[arg(long)]
     pub kv: bool,
@@ -95,6 +99,7 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
         window_bytes: args.window << 20,
         rate_mbit: args.rate,
         batch: args.batch,
+        link_timeout: Duration::from_secs(args.link_timeout),
         ..FileSendConfig::default()
     };
 
@@ -142,6 +147,9 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
         cpu.user.as_secs_f64(),
         cpu.system.as_secs_f64()
     );
+    if report.link_outages > 0 {
+        println!("the link went down {} time(s) during the send; the sender waited and resumed", report.link_outages);
+    }
     println!(
         "syscalls made by the driver during the send: {} ({:.4} per datagram)",
         report.syscalls,

@@ -267,6 +267,15 @@ pub enum Error {
     #[error("the TX ring is full: wait for the NIC to complete frames before pushing more")]
     TxRingFull,
 
+    /// The link went down and stayed down.
+    #[error("the link went down and did not come back within {secs} s; {sent} bytes had been sent and completed (the rest were not): check the cable or the peer, then send again (--link-timeout waits longer)")]
+    LinkLost {
+        /// How long we waited.
+        secs: u64,
+        /// Payload bytes completed before.
+        sent: u64,
+    },
+
     /// The NIC stopped completing descriptors.
     #[error("the NIC did not complete its TX descriptors within {ms} ms ({in_flight} still outstanding, head {head}, tail {tail}): the link may be down or the NIC hung")]
     TxTimeout {

@@ -161,8 +161,7 @@ impl Guest {
         self
     }
 
-    /// Boot, run `command` (a shell command; `$NIC0`, `$MAC0`... are set), shut down.
-    pub fn run(&self, command: &str) -> GuestRun {
+    fn command(&self, command: &str, monitor: Option<&Path>) -> (Command, PathBuf) {
         ensure_built();
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("testbed").join(&self.name);
         let _ = fs::remove_dir_all(&dir);
@@ -187,37 +186,109 @@ impl Guest {
         if let Some(image) = &self.disk {
             cmd.arg("--disk").arg(image);
         }
+        if let Some(sock) = monitor {
+            cmd.arg("--monitor").arg(sock);
+        }
         cmd.arg("--mem").arg(self.mem_mb.to_string());
         for (host, guest) in &self.files {
             cmd.arg("--file").arg(format!("{}:{guest}", host.display()));
         }
         cmd.arg("--").arg(command);
-        let out = cmd.output().expect("run scripts/testbed.sh");
-        let code = out.status.code().unwrap_or(-1);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let read = |f: &str| fs::read_to_string(dir.join(f)).unwrap_or_default();
-        match code {
-            TESTBED_FAILED => panic!(
-                "the QEMU test bed could not run (exit 125): {stderr}\n\
-                 If something is missing, run scripts/setup.sh. Results in {}",
-                dir.display()
-            ),
-            TESTBED_TIMEOUT => panic!(
-                "the guest gave no exit status (timeout or crash): {stderr}\nconsole:\n{}",
-                tail(&read("console.log"), 60)
-            ),
-            _ => {}
-        }
-        let run = GuestRun {
-            status: code,
-            output: read("output.log"),
-            dmesg: read("dmesg.log"),
-            dir,
-            nic_count: self.nics.len(),
-        };
-        run.assert_no_dmar_faults();
-        run
+        (cmd, dir)
     }
+
+    /// Boot, run `command` (a shell command; `$NIC0`, `$MAC0`... are set), shut down.
+    pub fn run(&self, command: &str) -> GuestRun {
+        let (mut cmd, dir) = self.command(command, None);
+        let out = cmd.output().expect("run scripts/testbed.sh");
+        finish(out, dir, self.nics.len())
+    }
+
+    /// Boot and run `command` in the background, with QEMU's monitor on a
+    /// socket, so the test can inject faults while the guest runs.
+    pub fn spawn(&self, command: &str) -> RunningGuest {
+        let sock = std::env::temp_dir().join(format!("zcnic-mon-{}-{}.sock", std::process::id(), self.name));
+        let _ = fs::remove_file(&sock);
+        let (mut cmd, dir) = self.command(command, Some(&sock));
+        let child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start scripts/testbed.sh");
+        RunningGuest { child, dir, monitor: sock, nic_count: self.nics.len() }
+    }
+}
+
+/// A guest running in the background (see [`Guest::spawn`]).
+pub struct RunningGuest {
+    child: std::process::Child,
+    dir: PathBuf,
+    monitor: PathBuf,
+    nic_count: usize,
+}
+
+impl RunningGuest {
+    /// Wait until the guest's console shows `needle`; false on timeout.
+    pub fn wait_for_console(&self, needle: &str, timeout: std::time::Duration) -> bool {
+        let start = std::time::Instant::now();
+        while start.elapsed() < timeout {
+            if fs::read_to_string(self.dir.join("console.log")).is_ok_and(|c| c.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Send one command to QEMU's monitor and return what it answered.
+    pub fn monitor(&self, command: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&self.monitor)
+            .unwrap_or_else(|e| panic!("connect to the QEMU monitor {}: {e}", self.monitor.display()));
+        s.set_read_timeout(Some(std::time::Duration::from_millis(500))).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut answer = String::new();
+        let _ = s.read(&mut buf); // the banner and prompt
+        s.write_all(format!("{command}\n").as_bytes()).unwrap();
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if answer.trim_end().ends_with("(qemu)") {
+                break;
+            }
+        }
+        answer
+    }
+
+    /// Wait for the guest to finish and collect its results.
+    pub fn finish(self) -> GuestRun {
+        let out = self.child.wait_with_output().expect("wait for scripts/testbed.sh");
+        let _ = fs::remove_file(&self.monitor);
+        finish(out, self.dir, self.nic_count)
+    }
+}
+
+fn finish(out: std::process::Output, dir: PathBuf, nic_count: usize) -> GuestRun {
+    let code = out.status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let read = |f: &str| fs::read_to_string(dir.join(f)).unwrap_or_default();
+    match code {
+        TESTBED_FAILED => panic!(
+            "the QEMU test bed could not run (exit 125): {stderr}\n\
+             If something is missing, run scripts/setup.sh. Results in {}",
+            dir.display()
+        ),
+        TESTBED_TIMEOUT => panic!(
+            "the guest gave no exit status (timeout or crash): {stderr}\nconsole:\n{}",
+            tail(&read("console.log"), 60)
+        ),
+        _ => {}
+    }
+    let run = GuestRun { status: code, output: read("output.log"), dmesg: read("dmesg.log"), dir, nic_count };
+    run.assert_no_dmar_faults();
+    run
 }
 
 fn tail(text: &str, lines: usize) -> String {

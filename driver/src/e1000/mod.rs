@@ -209,6 +209,12 @@ impl Nic {
         self.irq.mode()
     }
 
+    /// Whether the link is up, read straight from the registers (for code
+    /// that holds the register mapping but not the `Nic`).
+    pub(crate) fn link_is_up(regs: &Mmio) -> bool {
+        bringup::link_up(regs)
+    }
+
     /// Whether the link is up now.
     pub fn link_up(&self) -> bool {
         bringup::link_up(&self.regs)
@@ -243,6 +249,12 @@ impl Nic {
             return Err(self.tx_timeout(timeout));
         }
         Ok(self.tx.ring().free())
+    }
+
+    /// Wait up to `timeout` for the link to be up (sleeping on the link-change
+    /// interrupt). Returns whether it is.
+    pub fn wait_link_up(&mut self, timeout: Duration) -> Result<bool, Error> {
+        self.wait_until(icr::LSC, timeout, |nic| nic.link_up())
     }
 
     /// Wait until at least `n` TX descriptors are free.

@@ -15,6 +15,9 @@ use crate::e1000::Nic;
 use crate::error::Error;
 use crate::net::udp::{offsets, UdpFlow, HEADERS_LEN, MAX_PAYLOAD};
 
+/// How far a paced sender may fall behind and then catch up at full speed.
+const PACE_BURST: Duration = Duration::from_millis(2);
+
 /// Default window: how much of the file is mapped and pinned at a time.
 pub const DEFAULT_WINDOW_BYTES: u64 = 32 << 20;
 
@@ -30,6 +33,8 @@ pub struct FileSendConfig {
     pub batch: u16,
     /// How long the NIC may go without completing anything before the send fails.
     pub stall_timeout: Duration,
+    /// How long to wait for a link that went down to come back.
+    pub link_timeout: Duration,
 }
 
 impl Default for FileSendConfig {
@@ -39,6 +44,7 @@ impl Default for FileSendConfig {
             rate_mbit: None,
             batch: 32,
             stall_timeout: Duration::from_secs(5),
+            link_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -69,6 +75,10 @@ pub struct FileSendReport {
     pub windows: u64,
     /// System calls the driver made during the send (see [`crate::syscalls`]).
     pub syscalls: u64,
+    /// Times the link went down during the send and the sender waited for it.
+    pub link_outages: u64,
+    /// The NIC's completed-frame count when this send began.
+    completed_base: u64,
     /// Most file bytes pinned for DMA at any one time.
     pub max_pinned_bytes: u64,
 }
@@ -145,6 +155,49 @@ pub(crate) fn send_file(
     Ok(report)
 }
 
+/// Wait until the link is up and three descriptors are free. Frames are only
+/// handed to the NIC while the link is up: QEMU's model completes (and drops)
+/// frames sent on a dead link, and real hardware holds them, so either way
+/// pausing here is what keeps every datagram on the wire exactly once.
+fn wait_for_room_and_link(
+    nic: &mut Nic,
+    cfg: &FileSendConfig,
+    report: &mut FileSendReport,
+    len: u64,
+) -> Result<(), Error> {
+    loop {
+        wait_for_link(nic, cfg, report, len)?;
+        match nic.wait_tx_free(3, cfg.stall_timeout) {
+            Ok(()) => return Ok(()),
+            // Real hardware holds frames while the link is down: not a hang.
+            Err(Error::TxTimeout { .. }) if !nic.link_up() => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// If the link is down, wait for it (up to the link timeout).
+fn wait_for_link(nic: &mut Nic, cfg: &FileSendConfig, report: &mut FileSendReport, len: u64) -> Result<(), Error> {
+    if nic.link_up() {
+        return Ok(());
+    }
+    report.link_outages += 1;
+    // Count what the NIC finished before the link went: reclaim first.
+    nic.reclaim_tx();
+    let sent = nic_completed_bytes(nic, report).min(len);
+    log::warn!("link down after {sent} bytes; waiting up to {:?} for it to come back", cfg.link_timeout);
+    if !nic.wait_link_up(cfg.link_timeout)? {
+        return Err(Error::LinkLost { secs: cfg.link_timeout.as_secs(), sent });
+    }
+    log::info!("link back up; resuming");
+    Ok(())
+}
+
+/// Payload bytes of this send the NIC has completed so far.
+fn nic_completed_bytes(nic: &Nic, report: &FileSendReport) -> u64 {
+    (nic.counters().tx.completed - report.completed_base) * MAX_PAYLOAD as u64
+}
+
 #[allow(clippy::too_many_arguments)]
 fn send_loop(
     nic: &mut Nic,
@@ -162,6 +215,7 @@ fn send_loop(
     let len = source.len();
     let total = len.div_ceil(MAX_PAYLOAD as u64);
     let completed_base = nic.counters().tx.completed;
+    report.completed_base = completed_base;
     // One checksum context serves every datagram: all share the same layout.
     let context = TxDesc::tcpip_context(
         offsets::IP_START as u8,
@@ -175,7 +229,7 @@ fn send_loop(
     nic.tx_access(|q, rings, _| q.push_context(rings, context))?;
 
     let bytes_per_sec = cfg.rate_mbit.map(|mbit| mbit * 1e6 / 8.0);
-    let mut wire_bytes = 0u64;
+    let mut pace_due = start;
     let mut next = 0u64;
     while next < total {
         if stop.load(Ordering::Relaxed) {
@@ -190,33 +244,49 @@ fn send_loop(
             windows.push_back(window);
             report.max_pinned_bytes = report.max_pinned_bytes.max(pinned.load(Ordering::Relaxed));
         }
-        // A datagram takes up to three descriptors (header, payload split at a page).
-        nic.wait_tx_free(3, cfg.stall_timeout)?;
         let mut batch = usize::from(cfg.batch.max(1));
         if let Some(rate) = bytes_per_sec {
-            let due = start + Duration::from_secs_f64(wire_bytes as f64 / rate);
+            // Pacing: a token bucket allowing at most PACE_BURST of catch-up, so
+            // a pause (a link outage, a slow window) is not followed by a burst
+            // faster than --rate.
             let now = Instant::now();
-            if due > now {
+            pace_due = pace_due.max(now - PACE_BURST.min(now - start));
+            if pace_due > now {
                 crate::syscalls::note(1); // nanosleep
-                std::thread::sleep(due - now);
+                std::thread::sleep(pace_due - now);
             }
             // Keep bursts short when paced: about 1 ms of traffic per doorbell.
             batch = batch.min(((rate / 1000.0) / (HEADERS_LEN + MAX_PAYLOAD) as f64).ceil().max(1.0) as usize);
         }
+        // Last, right before the doorbell: the link is up and there is room.
+        // A datagram takes up to three descriptors (header, payload split at a page).
+        wait_for_room_and_link(nic, cfg, report, len)?;
         let window = windows.back().expect("a window was just ensured");
         let window_end = window.plan().end();
-        nic.tx_access(|q, rings, regs| -> Result<(), Error> {
+        let rung = nic.tx_access(|q, rings, regs| -> Result<bool, Error> {
             let mut n = 0;
             while n < batch && next < window_end && q.free() >= 3 {
                 let (iova, payload_len) = window.span(next);
                 q.push_zero_copy_datagram(rings, flow, next as u16, iova, payload_len)?;
-                wire_bytes += (HEADERS_LEN + usize::from(payload_len)) as u64;
+                if let Some(rate) = bytes_per_sec {
+                    pace_due += Duration::from_secs_f64((HEADERS_LEN + usize::from(payload_len)) as f64 / rate);
+                }
                 next += 1;
                 n += 1;
             }
+            // One last look at the link, as close to the doorbell as it gets:
+            // frames posted to a dead link are lost (QEMU drops them and still
+            // reports them done). If it dropped, the batch waits unposted.
+            if !Nic::link_is_up(regs) {
+                return Ok(false);
+            }
             q.flush(rings, regs);
-            Ok(())
+            Ok(true)
         })?;
+        if !rung {
+            wait_for_link(nic, cfg, report, len)?;
+            nic.tx_access(|q, rings, regs| q.flush(rings, regs));
+        }
         let done = nic.counters().tx.completed - completed_base;
         while windows.front().is_some_and(|w| w.plan().end() <= done) {
             windows.pop_front();

@@ -128,6 +128,7 @@ impl Container {
                 _ => Error::Os { what: "VFIO_IOMMU_MAP_DMA", source: e },
             });
         }
+        crate::dma::note_mapped(len64);
         log::debug!("DMA map {len:#x} bytes at {vaddr:p} -> IOVA {iova:#x} ({access:?})");
         Ok(iova)
     }
@@ -145,6 +146,7 @@ impl Container {
             });
         }
         self.iova.lock().unwrap_or_else(|p| p.into_inner()).free(iova, len64);
+        crate::dma::note_unmapped(len64);
         Ok(())
     }
 }

@@ -1,0 +1,180 @@
+//! Faults, injected: the link dropped mid-send (QEMU's monitor), a NIC that
+//! stops completing descriptors, a sender killed with SIGKILL or stopped with
+//! SIGTERM, a second process on a busy NIC, a file that shrinks while it is
+//! sent, and fifty open/send/close cycles that must leak nothing. No run may
+//! leave an IOMMU fault in the guest's log (the harness checks every run).
+
+mod testbed;
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use testbed::{Guest, Kernel};
+
+/// NIC 0 to vfio-pci, NIC 1 to the kernel with 10.0.0.2, and a helper that
+/// starts a UDP sink.
+const PEER_SETUP: &str = r#"
+echo vfio-pci > /sys/bus/pci/devices/$NIC0/driver_override; echo $NIC0 > /sys/bus/pci/drivers_probe
+modprobe e1000
+IF=$(ls /sys/bus/pci/devices/$NIC1/net/)
+# No IPv6 on the peer: its multicast joins rewrite the e1000's RCTL, and QEMU then
+# holds the receiver off for a second and drops what overflows the ring.
+echo 1 > /proc/sys/net/ipv6/conf/$IF/disable_ipv6
+ip addr add 10.0.0.2/24 dev $IF; ip link set $IF up
+i=0; while [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" != 1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+sink() { udp-sink --bind 10.0.0.2:9000 --idle 3 --wait 30 > /tmp/sink.log 2>&1 & sp=$!; j=0; while ! grep -qs listening /tmp/sink.log && [ $j -lt 50 ]; do sleep 0.1; j=$((j+1)); done; }
+SEND="zcnic send --pci $NIC0 --src 10.0.0.1 --dst 10.0.0.2:9000 --dst-mac 52:54:00:12:34:51"
+"#;
+
+fn section<'a>(out: &'a str, name: &str) -> &'a str {
+    let marker = format!("=== {name}\n");
+    let start = out.find(&marker).unwrap_or_else(|| panic!("step {name} did not run:\n{out}")) + marker.len();
+    let rest = &out[start..];
+    &rest[..rest.find("=== ").unwrap_or(rest.len())]
+}
+
+fn sha_hex(data: &[u8]) -> String {
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// The link is pulled (QEMU monitor `set_link`) in the middle of a paced send:
+/// the sender waits and resumes, and the receiver gets the file exactly. Then
+/// it is pulled for good: the sender gives up after --link-timeout and says
+/// how much was sent, which is exactly what arrived.
+#[test]
+fn a_link_that_drops_mid_send_is_waited_for_and_one_that_stays_down_fails_clearly() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faults-link");
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = random(3 * 1024 * 1024 + 99, 7);
+    let file = dir.join("flap.bin");
+    std::fs::write(&file, &data).unwrap();
+    let command = format!(
+        "{PEER_SETUP}\n\
+         echo '=== flap'; sink; echo LINK-PHASE-1; $SEND --file /data/flap.bin --rate 8 --link-timeout 20 > /tmp/send.log 2>&1; \
+           echo \"exit=$?\"; cat /tmp/send.log; wait $sp; cat /tmp/sink.log\n\
+         echo '=== dead'; sink; echo LINK-PHASE-2; $SEND --file /data/flap.bin --rate 8 --link-timeout 2 > /tmp/send.log 2>&1; \
+           echo \"exit=$?\"; cat /tmp/send.log; wait $sp; cat /tmp/sink.log\n\
+         echo '=== end'"
+    );
+    let guest = Guest::new("faults-link")
+        .kernel(Kernel::Full)
+        .unbound()
+        .nic("e1000")
+        .nic("e1000")
+        .file(&file, "/data/flap.bin");
+    let running = guest.spawn(&command);
+    assert!(running.wait_for_console("LINK-PHASE-1", Duration::from_secs(60)), "phase 1 never started");
+    std::thread::sleep(Duration::from_millis(1000));
+    running.monitor("set_link n0 off");
+    std::thread::sleep(Duration::from_millis(1500));
+    running.monitor("set_link n0 on");
+    assert!(running.wait_for_console("LINK-PHASE-2", Duration::from_secs(60)), "phase 2 never started");
+    std::thread::sleep(Duration::from_millis(1000));
+    running.monitor("set_link n0 off");
+    let run = running.finish();
+    run.assert_status(0);
+    let out = &run.output;
+
+    let flap = section(out, "flap");
+    assert!(flap.contains("exit=0"), "{flap}");
+    assert!(flap.contains("the link went down 1 time(s) during the send"), "the outage was not noticed:\n{flap}");
+    let want =
+        format!("received {} datagrams, {} bytes, sha256 {}", data.len().div_ceil(1472), data.len(), sha_hex(&data));
+    assert!(flap.contains(&want), "the file did not arrive exactly once, intact:\n{flap}");
+
+    let dead = section(out, "dead");
+    assert!(dead.contains("exit=1") && dead.contains("did not come back within 2 s"), "{dead}");
+    let sent: usize = dead
+        .split("within 2 s; ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("how much was sent");
+    assert!(sent > 0 && sent < data.len(), "{dead}");
+    let got = format!("{} bytes, sha256 {}", sent, sha_hex(&data[..sent]));
+    assert!(dead.contains(&got), "what arrived is not the {sent} bytes the sender reported:\n{dead}");
+}
+
+/// A NIC that stops completing descriptors (bus mastering pulled from under
+/// it), a sender killed with SIGKILL, a second sender on a busy NIC, SIGTERM,
+/// and a file that shrinks: each ends clearly, and the next run on the same
+/// NIC brings it up from whatever state it was left in.
+#[test]
+fn hangs_kills_busy_nics_and_shrinking_files_end_clearly_and_the_next_run_works() {
+    let command = format!(
+        "{PEER_SETUP}\n\
+         head -c 4000000 /dev/urandom > /tmp/big; head -c 300000 /dev/urandom > /tmp/small; sum=$(sha256sum /tmp/small | cut -d' ' -f1)\n\
+         echo '=== hang'; (sleep 1; printf '\\003\\000' | dd of=/sys/bus/pci/devices/$NIC0/config bs=1 seek=4 conv=notrunc 2>/dev/null) & \
+           $SEND --file /tmp/big --rate 8 > /tmp/send.log 2>&1; echo \"exit=$?\"; cat /tmp/send.log; wait\n\
+         echo '=== after-hang'; sink; $SEND --file /tmp/small --rate 20 > /tmp/send.log 2>&1; echo \"exit=$?\"; wait $sp; cat /tmp/sink.log; echo \"want $sum\"\n\
+         echo '=== kill'; $SEND --file /tmp/big --rate 8 > /dev/null 2>&1 & p=$!; sleep 1; kill -9 $p; wait $p; echo \"exit=$?\"\n\
+         echo '=== after-kill'; sink; $SEND --file /tmp/small --rate 20 > /tmp/send.log 2>&1; echo \"exit=$?\"; wait $sp; cat /tmp/sink.log; echo \"want $sum\"\n\
+         echo '=== busy'; $SEND --file /tmp/big --rate 8 > /tmp/first.log 2>&1 & p=$!; sleep 1; \
+           $SEND --file /tmp/small; echo \"exit=$?\"; kill -TERM $p; wait $p; echo \"first-exit=$?\"; cat /tmp/first.log\n\
+         echo '=== shrink'; cp /tmp/big /tmp/shrink; (sleep 1; head -c 100000 /tmp/big > /tmp/shrink) & \
+           $SEND --file /tmp/shrink --rate 8 --window 1 2>&1; echo \"exit=$?\"; wait\n\
+         echo '=== end'"
+    );
+    let run = Guest::new("faults-kill").kernel(Kernel::Full).unbound().nic("e1000").nic("e1000").run(&command);
+    run.assert_status(0);
+    let out = &run.output;
+
+    let s = section(out, "hang");
+    assert!(s.contains("exit=1") && s.contains("did not complete its TX descriptors within 5000 ms"), "{s}");
+    assert!(s.contains("still outstanding, head ") && s.contains(", tail "), "the ring state is reported:\n{s}");
+    for step in ["after-hang", "after-kill"] {
+        let s = section(out, step);
+        let want = s.lines().find_map(|l| l.strip_prefix("want ")).expect("the file's hash");
+        assert!(s.contains("exit=0") && s.contains(&format!("300000 bytes, sha256 {want}")), "{step}:\n{s}");
+    }
+    assert!(section(out, "kill").contains("exit=137"), "{}", section(out, "kill"));
+
+    let s = section(out, "busy");
+    assert!(s.contains("exit=1") && s.contains("is busy: another process"), "{s}");
+    assert!(s.contains("first-exit=130") && s.contains("interrupted: stopped after"), "SIGTERM stops cleanly:\n{s}");
+
+    let s = section(out, "shrink");
+    assert!(s.contains("exit=1") && s.contains("/tmp/shrink changed while it was being sent"), "{s}");
+    assert!(s.contains("size went from 4000000 to 100000 bytes"), "{s}");
+}
+
+/// Fifty open/send/close cycles in one process leave locked and pinned
+/// memory, file descriptors and IOMMU mappings where they started.
+#[test]
+fn fifty_open_send_close_cycles_leak_nothing() {
+    let run = Guest::new("faults-cycles")
+        .nic("e1000")
+        .run("head -c 200000 /dev/urandom > /tmp/f; open-close-cycles --pci $NIC0 --file /tmp/f --cycles 50");
+    run.assert_status(0);
+    let out = &run.output;
+    let field = |line: &str, key: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key} missing in {line:?}"))
+    };
+    let before = out.lines().find(|l| l.starts_with("before: ")).expect("baseline");
+    let open = out.lines().find(|l| l.starts_with("while open: ")).expect("while open");
+    let cycles: Vec<&str> = out.lines().filter(|l| l.starts_with("cycle ")).collect();
+    assert_eq!(cycles.len(), 50, "{out}");
+    // The measurement can see: holding the NIC open pins memory and maps DMA.
+    assert!(field(open, "dma_mappings") >= 2 && field(open, "locked_kb") > field(before, "locked_kb"), "{open}");
+    for key in ["locked_kb", "pinned_kb", "fds", "dma_mappings", "dma_bytes"] {
+        for c in &cycles {
+            assert_eq!(field(c, key), field(before, key), "{key} after a cycle differs from before:\n{c}\n{before}");
+            assert!(c.contains("sent 136 datagrams"), "{c}");
+        }
+    }
+}
