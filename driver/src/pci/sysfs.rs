@@ -158,6 +158,10 @@ impl Sysfs {
             path: self.device_dir(addr),
             source,
         })?;
+        if self.class(addr).is_ok_and(|c| c >> 16 != 0x02) {
+            let class = self.class(addr).unwrap_or(0);
+            return Err(Error::NotANetworkDevice { addr: *addr, class });
+        }
         let model = SUPPORTED_DEVICES
             .iter()
             .find(|m| m.vendor_id == vendor && m.device_id == device)
@@ -252,6 +256,14 @@ mod tests {
         sys.device("0000:00:03.0", 0x8086, 0x10c9, 0x020000, Some("vfio-pci"), Some(3));
         let msg = sys.sysfs().check_usable(&addr("0000:00:03.0")).unwrap_err().to_string();
         assert!(msg.contains("8086:10c9") && msg.contains("8086:100e") && msg.contains("8086:10d3"), "{msg}");
+    }
+
+    #[test]
+    fn a_device_that_is_not_a_nic_is_named_as_such() {
+        let sys = FakeSys::new();
+        sys.device("0000:00:1f.3", 0x8086, 0x2930, 0x0c0500, None, Some(3));
+        let msg = sys.sysfs().check_usable(&addr("0000:00:1f.3")).unwrap_err().to_string();
+        assert!(msg.contains("not a network controller (PCI class 0c0500)"), "{msg}");
     }
 
     #[test]
