@@ -288,7 +288,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let body = md
             .split_once('\n')
             .map_or(md.as_str(), |(_, rest)| rest)
-            .replace("](chart.png)", &format!("]({}/chart.png)", args.readme_link));
+            .replace("](chart.png)", &format!("]({}/chart.png)", args.readme_link))
+            // Headings one level down, under the README's own "Benchmark" heading.
+            .replace("\n## ", "\n### ");
         let updated = format!("{}{begin}\n{body}{}", &text[..b], &text[e..]);
         fs::write(readme, updated)?;
     }
