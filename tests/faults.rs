@@ -9,19 +9,10 @@ mod testbed;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use testbed::{Guest, Kernel};
+use testbed::{Guest, Kernel, KERNEL_PEER_SETUP};
 
-/// NIC 0 to vfio-pci, NIC 1 to the kernel with 10.0.0.2, and a helper that
-/// starts a UDP sink.
-const PEER_SETUP: &str = r#"
-echo vfio-pci > /sys/bus/pci/devices/$NIC0/driver_override; echo $NIC0 > /sys/bus/pci/drivers_probe
-modprobe e1000
-IF=$(ls /sys/bus/pci/devices/$NIC1/net/)
-# No IPv6 on the peer: its multicast joins rewrite the e1000's RCTL, and QEMU then
-# holds the receiver off for a second and drops what overflows the ring.
-echo 1 > /proc/sys/net/ipv6/conf/$IF/disable_ipv6
-ip addr add 10.0.0.2/24 dev $IF; ip link set $IF up
-i=0; while [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" != 1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+/// `sink` starts a UDP sink on the kernel peer; `$SEND` is zcnic send to it.
+const HELPERS: &str = r#"
 sink() { udp-sink --bind 10.0.0.2:9000 --idle 3 --wait 30 > /tmp/sink.log 2>&1 & sp=$!; j=0; while ! grep -qs listening /tmp/sink.log && [ $j -lt 50 ]; do sleep 0.1; j=$((j+1)); done; }
 SEND="zcnic send --pci $NIC0 --src 10.0.0.1 --dst 10.0.0.2:9000 --dst-mac 52:54:00:12:34:51"
 "#;
@@ -61,10 +52,10 @@ fn a_link_that_drops_mid_send_is_waited_for_and_one_that_stays_down_fails_clearl
     let file = dir.join("flap.bin");
     std::fs::write(&file, &data).unwrap();
     let command = format!(
-        "{PEER_SETUP}\n\
-         echo '=== flap'; sink; echo LINK-PHASE-1; $SEND --file /data/flap.bin --rate 8 --link-timeout 20 > /tmp/send.log 2>&1; \
+        "{KERNEL_PEER_SETUP}{HELPERS}\n\
+         echo '=== flap'; sink; echo LINK-PHASE-1; $SEND --file /data/flap.bin --rate 4 --link-timeout 20 > /tmp/send.log 2>&1; \
            echo \"exit=$?\"; cat /tmp/send.log; wait $sp; cat /tmp/sink.log\n\
-         echo '=== dead'; sink; echo LINK-PHASE-2; $SEND --file /data/flap.bin --rate 8 --link-timeout 2 > /tmp/send.log 2>&1; \
+         echo '=== dead'; sink; echo LINK-PHASE-2; $SEND --file /data/flap.bin --rate 2 --link-timeout 2 > /tmp/send.log 2>&1; \
            echo \"exit=$?\"; cat /tmp/send.log; wait $sp; cat /tmp/sink.log\n\
          echo '=== end'"
     );
@@ -75,13 +66,17 @@ fn a_link_that_drops_mid_send_is_waited_for_and_one_that_stays_down_fails_clearl
         .nic("e1000")
         .file(&file, "/data/flap.bin");
     let running = guest.spawn(&command);
+    // The sends are paced slowly (6 s and 12 s) so that the link flips land
+    // inside them even when the host is busy and the guest's console lags.
     assert!(running.wait_for_console("LINK-PHASE-1", Duration::from_secs(60)), "phase 1 never started");
-    std::thread::sleep(Duration::from_millis(1000));
-    running.monitor("set_link n0 off");
+    std::thread::sleep(Duration::from_millis(500));
+    let answer = running.monitor("set_link n0 off");
+    assert!(!answer.contains("rror"), "the monitor refused: {answer}");
     std::thread::sleep(Duration::from_millis(1500));
-    running.monitor("set_link n0 on");
+    let answer = running.monitor("set_link n0 on");
+    assert!(!answer.contains("rror"), "the monitor refused: {answer}");
     assert!(running.wait_for_console("LINK-PHASE-2", Duration::from_secs(60)), "phase 2 never started");
-    std::thread::sleep(Duration::from_millis(1000));
+    std::thread::sleep(Duration::from_millis(500));
     running.monitor("set_link n0 off");
     let run = running.finish();
     run.assert_status(0);
@@ -114,7 +109,7 @@ fn a_link_that_drops_mid_send_is_waited_for_and_one_that_stays_down_fails_clearl
 #[test]
 fn hangs_kills_busy_nics_and_shrinking_files_end_clearly_and_the_next_run_works() {
     let command = format!(
-        "{PEER_SETUP}\n\
+        "{KERNEL_PEER_SETUP}{HELPERS}\n\
          head -c 4000000 /dev/urandom > /tmp/big; head -c 300000 /dev/urandom > /tmp/small; sum=$(sha256sum /tmp/small | cut -d' ' -f1)\n\
          echo '=== hang'; (sleep 1; printf '\\003\\000' | dd of=/sys/bus/pci/devices/$NIC0/config bs=1 seek=4 conv=notrunc 2>/dev/null) & \
            $SEND --file /tmp/big --rate 8 > /tmp/send.log 2>&1; echo \"exit=$?\"; cat /tmp/send.log; wait\n\

@@ -12,22 +12,14 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use testbed::{Guest, Kernel};
+use testbed::{Guest, Kernel, KERNEL_PEER_SETUP};
 
 const MAX_PAYLOAD: usize = 1472;
 /// MAC the test bed gives NIC 1 (the kernel's).
 const MAC1: &str = "52:54:00:12:34:51";
 
-/// Give NIC 0 to vfio-pci, NIC 1 to the kernel with 10.0.0.2, wait for its link.
-const PEER_SETUP: &str = r#"
-echo vfio-pci > /sys/bus/pci/devices/$NIC0/driver_override; echo $NIC0 > /sys/bus/pci/drivers_probe
-modprobe e1000; modprobe e1000e
-IF=$(ls /sys/bus/pci/devices/$NIC1/net/)
-# No IPv6 on the peer: its multicast joins rewrite the e1000's RCTL, and QEMU then
-# holds the receiver off for a second and drops what overflows the ring.
-echo 1 > /proc/sys/net/ipv6/conf/$IF/disable_ipv6
-ip addr add 10.0.0.2/24 dev $IF; ip link set $IF up
-i=0; while [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" != 1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+/// The kernel peer, and `case_ NAME FILE WAIT [options]`: sink, send, report.
+const CASE_HELPER: &str = r#"
 # case NAME FILE WAIT [extra zcnic send options...]: sink, send, report
 case_() {
   name=$1; file=$2; wait=$3; shift 3
@@ -106,7 +98,7 @@ fn sends_files_intact(model: &'static str) {
         guest = guest.file(path, &format!("/data/{name}"));
     }
     let command = format!(
-        "{PEER_SETUP}\n\
+        "{KERNEL_PEER_SETUP}{CASE_HELPER}\n\
          case_ empty /data/empty 3 --rate 20\n\
          case_ one /data/one 15 --rate 20\n\
          case_ exact /data/exact 15 --rate 20\n\
@@ -166,7 +158,7 @@ fn bad_files_silent_peers_changing_files_and_sigint_are_handled() {
     let big_data = fs::read(&big).unwrap();
     let (small, small_sha) = random_file(&dir, "small", 1473);
     let command = format!(
-        "{PEER_SETUP}\n\
+        "{KERNEL_PEER_SETUP}{CASE_HELPER}\n\
          cp /data/big /data/grow\n\
          echo '=== case missing'; zcnic send --pci $NIC0 --file /data/nope --src 10.0.0.1 --dst 10.0.0.2:9000; echo \"exit=$?\"\n\
          echo '=== case directory'; zcnic send --pci $NIC0 --file /data --src 10.0.0.1 --dst 10.0.0.2:9000; echo \"exit=$?\"\n\

@@ -8,22 +8,6 @@ use std::process::Command;
 
 use testbed::Guest;
 
-/// MAC the test bed gives NIC 0 (`mac=52:54:00:12:34:50`).
-const MAC0: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x50];
-
-/// Frame `seq` as packet-send documents it, written out independently here.
-fn expected_frame(seq: u64, size: usize) -> Vec<u8> {
-    let mut f = Vec::with_capacity(size);
-    f.extend_from_slice(&[0xff; 6]);
-    f.extend_from_slice(&MAC0);
-    f.extend_from_slice(&[0x88, 0xb5]);
-    f.extend_from_slice(&seq.to_be_bytes());
-    while f.len() < size {
-        f.push((f.len() as u64 + seq) as u8);
-    }
-    f
-}
-
 fn check_send(model: &'static str, count: u64, size: usize, batch: u32, hugepages: u32) -> String {
     let name = format!("packet-send-{model}-{count}x{size}-b{batch}-hp{hugepages}");
     let run = Guest::new(&name)
@@ -40,7 +24,7 @@ fn check_send(model: &'static str, count: u64, size: usize, batch: u32, hugepage
     let frames = run.frames(0);
     assert_eq!(frames.len() as u64, count, "frames on the wire (results in {})", run.dir.display());
     for (seq, frame) in frames.iter().enumerate() {
-        let want = expected_frame(seq as u64, size);
+        let want = testbed::packet_send_frame(seq as u64, size);
         assert!(
             *frame == want,
             "frame {seq} differs from what was asked for (len {} vs {size}); first difference at byte {:?}",

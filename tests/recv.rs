@@ -7,26 +7,10 @@ mod testbed;
 
 use testbed::{read_pcap, Guest};
 
-/// MAC the test bed gives NIC 0.
-const MAC0: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x50];
-
 // The sender waits 1.5 s after the receiver says it is listening: QEMU's e1000
 // holds its receiver off for 1 s (virtual time) after every RCTL write, queues
 // what arrives meanwhile and, when the hold-off ends, pushes the whole queue
 // into the ring at once, dropping (RNBC) what does not fit. See hw-notes.
-
-/// Frame `seq` of packet-send, written out independently of its code.
-fn expected_frame(seq: u64, size: usize) -> Vec<u8> {
-    let mut f = Vec::with_capacity(size);
-    f.extend_from_slice(&[0xff; 6]);
-    f.extend_from_slice(&MAC0);
-    f.extend_from_slice(&[0x88, 0xb5]);
-    f.extend_from_slice(&seq.to_be_bytes());
-    while f.len() < size {
-        f.push((f.len() as u64 + seq) as u8);
-    }
-    f
-}
 
 /// The number after `key` in `text` (e.g. "interrupts 12" -> 12.0).
 fn number_after(text: &str, key: &str) -> f64 {
@@ -61,7 +45,7 @@ fn check_recv(model: &'static str) {
     assert_eq!(number_after(busy, "good packets rx "), total as f64, "the NIC's own count:\n{busy}");
 
     let expected: Vec<Vec<u8>> =
-        RUNS.iter().flat_map(|&(n, size)| (0..n).map(move |seq| expected_frame(seq, size))).collect();
+        RUNS.iter().flat_map(|&(n, size)| (0..n).map(move |seq| testbed::packet_send_frame(seq, size))).collect();
     let got = read_pcap(&run.fetched("rx.pcap"));
     assert_eq!(got.len(), expected.len(), "frames in the pcap recv wrote");
     for (i, (g, e)) in got.iter().zip(&expected).enumerate() {

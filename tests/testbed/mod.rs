@@ -13,6 +13,37 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// Shell for a guest with the full kernel and two NICs: NIC 0 goes to
+/// vfio-pci (for zcnic), NIC 1 to the kernel's own e1000/e1000e driver as
+/// interface `$IF` with 10.0.0.2/24, link up.
+pub const KERNEL_PEER_SETUP: &str = r#"
+echo vfio-pci > /sys/bus/pci/devices/$NIC0/driver_override; echo $NIC0 > /sys/bus/pci/drivers_probe
+modprobe e1000; modprobe e1000e
+IF=$(ls /sys/bus/pci/devices/$NIC1/net/)
+# No IPv6 on the peer: its multicast joins rewrite the e1000's RCTL, and QEMU then
+# holds the receiver off for a second and drops what overflows the ring.
+echo 1 > /proc/sys/net/ipv6/conf/$IF/disable_ipv6
+ip addr add 10.0.0.2/24 dev $IF; ip link set $IF up
+i=0; while [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" != 1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+"#;
+
+/// MAC the test bed gives NIC 0 (`mac=52:54:00:12:34:50`).
+pub const MAC0: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x50];
+
+/// Frame `seq` of `size` bytes as the packet-send example documents it,
+/// written out here independently of the example's code.
+pub fn packet_send_frame(seq: u64, size: usize) -> Vec<u8> {
+    let mut f = Vec::with_capacity(size);
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&MAC0);
+    f.extend_from_slice(&[0x88, 0xb5]);
+    f.extend_from_slice(&seq.to_be_bytes());
+    while f.len() < size {
+        f.push((f.len() as u64 + seq) as u8);
+    }
+    f
+}
+
 /// Exit status testbed.sh uses when the test bed itself failed.
 const TESTBED_FAILED: i32 = 125;
 /// Exit status testbed.sh uses when the guest gave no status in time.
@@ -215,7 +246,13 @@ impl Guest {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("start scripts/testbed.sh");
-        RunningGuest { child, dir, monitor: sock, nic_count: self.nics.len() }
+        RunningGuest {
+            child,
+            dir,
+            monitor: sock,
+            monitor_conn: std::sync::Mutex::new(None),
+            nic_count: self.nics.len(),
+        }
     }
 }
 
@@ -224,6 +261,7 @@ pub struct RunningGuest {
     child: std::process::Child,
     dir: PathBuf,
     monitor: PathBuf,
+    monitor_conn: std::sync::Mutex<Option<std::os::unix::net::UnixStream>>,
     nic_count: usize,
 }
 
@@ -240,34 +278,56 @@ impl RunningGuest {
         false
     }
 
-    /// Send one command to QEMU's monitor and return what it answered.
+    /// Send one command to QEMU's monitor and return what it answered (up to
+    /// its next prompt). One connection serves every command of the run.
     pub fn monitor(&self, command: &str) -> String {
-        use std::io::{Read, Write};
-        let mut s = std::os::unix::net::UnixStream::connect(&self.monitor)
-            .unwrap_or_else(|e| panic!("connect to the QEMU monitor {}: {e}", self.monitor.display()));
-        s.set_read_timeout(Some(std::time::Duration::from_millis(500))).unwrap();
-        let mut buf = vec![0u8; 4096];
-        let mut answer = String::new();
-        let _ = s.read(&mut buf); // the banner and prompt
-        s.write_all(format!("{command}\n").as_bytes()).unwrap();
-        while let Ok(n) = s.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            answer.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if answer.trim_end().ends_with("(qemu)") {
-                break;
-            }
+        use std::io::Write;
+        let mut slot = self.monitor_conn.lock().unwrap();
+        if slot.is_none() {
+            let start = std::time::Instant::now();
+            let stream = loop {
+                match std::os::unix::net::UnixStream::connect(&self.monitor) {
+                    Ok(s) => break s,
+                    Err(e) if start.elapsed() > std::time::Duration::from_secs(30) => {
+                        panic!("connect to the QEMU monitor {}: {e}", self.monitor.display())
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                }
+            };
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            *slot = Some(stream);
+            // The banner ends with the first prompt.
+            let _ = read_to_prompt(slot.as_mut().unwrap());
         }
-        answer
+        let s = slot.as_mut().unwrap();
+        s.write_all(format!("{command}\n").as_bytes()).expect("write to the QEMU monitor");
+        read_to_prompt(s)
     }
 
     /// Wait for the guest to finish and collect its results.
     pub fn finish(self) -> GuestRun {
+        drop(self.monitor_conn);
         let out = self.child.wait_with_output().expect("wait for scripts/testbed.sh");
         let _ = fs::remove_file(&self.monitor);
         finish(out, self.dir, self.nic_count)
     }
+}
+
+/// Read from the monitor until its "(qemu) " prompt (or a timeout).
+fn read_to_prompt(s: &mut std::os::unix::net::UnixStream) -> String {
+    use std::io::Read;
+    let mut answer = String::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if answer.trim_end().ends_with("(qemu)") {
+            break;
+        }
+    }
+    answer
 }
 
 fn finish(out: std::process::Output, dir: PathBuf, nic_count: usize) -> GuestRun {

@@ -241,13 +241,7 @@ impl Nic {
 
     /// Wait until at least one TX descriptor is free; returns how many are.
     pub fn wait_tx_room(&mut self, timeout: Duration) -> Result<u16, Error> {
-        let ready = self.wait_until(icr::TXDW, timeout, |nic| {
-            nic.tx.reclaim(&nic.rings);
-            nic.tx.ring().free() > 0
-        })?;
-        if !ready {
-            return Err(self.tx_timeout(timeout));
-        }
+        self.wait_tx(timeout, |ring| ring.free() > 0)?;
         Ok(self.tx.ring().free())
     }
 
@@ -259,21 +253,20 @@ impl Nic {
 
     /// Wait until at least `n` TX descriptors are free.
     pub fn wait_tx_free(&mut self, n: u16, timeout: Duration) -> Result<(), Error> {
-        let ready = self.wait_until(icr::TXDW, timeout, |nic| {
-            nic.tx.reclaim(&nic.rings);
-            nic.tx.ring().free() >= n
-        })?;
-        if !ready {
-            return Err(self.tx_timeout(timeout));
-        }
-        Ok(())
+        self.wait_tx(timeout, |ring| ring.free() >= n)
     }
 
     /// Wait until the NIC has completed every frame handed to it.
     pub fn wait_tx_done(&mut self, timeout: Duration) -> Result<(), Error> {
+        self.wait_tx(timeout, |ring| ring.in_flight() == 0)
+    }
+
+    /// Reclaim completed descriptors until `done` holds; a TX-hang error
+    /// with the ring's state if it does not within `timeout`.
+    fn wait_tx(&mut self, timeout: Duration, done: impl Fn(&zcnic_ring::TxRing) -> bool) -> Result<(), Error> {
         let ready = self.wait_until(icr::TXDW, timeout, |nic| {
             nic.tx.reclaim(&nic.rings);
-            nic.tx.ring().in_flight() == 0
+            done(nic.tx.ring())
         })?;
         if !ready {
             return Err(self.tx_timeout(timeout));
