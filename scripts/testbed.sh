@@ -4,7 +4,7 @@
 #
 # Usage: scripts/testbed.sh [options] [--] 'shell command run in the guest'
 #   (several words after the options are joined with spaces into one command)
-#   --nic MODEL          e1000 or e1000e; repeatable, 1 to 4 NICs (NIC0, NIC1, ... in order);
+#   --nic MODEL          e1000 or e1000e (or rtl8139: a NIC zcnic does not support, for tests); repeatable, 1 to 4 NICs (NIC0, NIC1, ... in order);
 #                        default: one e1000
 #   --kernel KIND        cloud (default; no e1000 driver, fastest) or full (has e1000.ko/e1000e.ko)
 #   --out DIR            results directory (created; default: a new mktemp -d, printed on stderr)
@@ -106,7 +106,7 @@ need_uint() { [[ "$2" =~ ^[0-9]+$ ]] || usage_error "option $1 needs a number, g
 while [ $# -gt 0 ]; do
     case "$1" in
         --nic) need_arg "$@"
-            case "$2" in e1000|e1000e) NICS+=("$2") ;; *) usage_error "--nic: unknown model '$2' (e1000 or e1000e)" ;; esac
+            case "$2" in e1000|e1000e|rtl8139) NICS+=("$2") ;; *) usage_error "--nic: unknown model '$2' (e1000, e1000e, or rtl8139 as a NIC zcnic does not support)" ;; esac
             shift 2 ;;
         --kernel) need_arg "$@"
             case "$2" in cloud|full) KIND="$2" ;; *) usage_error "--kernel: '$2' is not cloud or full" ;; esac
@@ -350,6 +350,7 @@ for d in /sys/bus/pci/devices/*; do
     case "$v:$dev" in
         0x8086:0x100e) model=e1000 ;;
         0x8086:0x10d3) model=e1000e ;;
+        0x10ec:0x8139) model=rtl8139 ;;
         *) continue ;;
     esac
     bdf=${d##*/}

@@ -99,3 +99,31 @@ echo "=== end"
     let udp = run.frames(0).iter().filter(|f| f.len() > 42 && f[12..14] == [8, 0] && f[23] == 17).count();
     assert_eq!(udp, 100000usize.div_ceil(1472));
 }
+
+/// A NIC zcnic does not drive (QEMU's RTL8139): every command that would
+/// open it says what it is and what is supported; bind refuses it unless forced.
+#[test]
+fn an_unsupported_nic_is_refused_by_name() {
+    let run = Guest::new("cli-unsupported").nic("rtl8139").run(
+        r#"
+echo "=== send"; packet-send --pci $NIC0 --count 1; echo "exit=$?"
+echo "=== recv"; zcnic recv --pci $NIC0 --timeout 1; echo "exit=$?"
+echo "=== unbind"; zcnic unbind $NIC0; echo "exit=$?"
+echo "=== bind"; zcnic bind $NIC0; echo "exit=$?"
+echo "=== list"; zcnic list
+echo "=== end"
+"#,
+    );
+    run.assert_status(0);
+    let out = &run.output;
+    for s in ["send", "recv"] {
+        let s = step(out, s);
+        assert!(s.contains("exit=1") && s.contains("is a 10ec:8139 device, which zcnic does not drive"), "{s}");
+        assert!(s.contains("supported: 8086:100e (82540EM, e1000), 8086:10d3 (82574L, e1000e)"), "{s}");
+    }
+    assert!(step(out, "unbind").contains("released from vfio-pci") || step(out, "unbind").contains("given back"));
+    let s = step(out, "bind");
+    assert!(s.contains("exit=1") && s.contains("does not drive"), "{s}");
+    assert!(step(out, "list").contains("zcnic: not supported"), "{}", step(out, "list"));
+    assert_eq!(run.frames(0).len(), 0);
+}
