@@ -116,11 +116,12 @@ pub fn list(as_json: bool) -> anyhow::Result<()> {
             f.driver.as_deref().unwrap_or("none"),
             f.iommu_group.map_or("none".into(), |g| g.to_string())
         );
-        println!(
-            "    zcnic: {}, {}",
-            if f.supported() { "supported" } else { "not supported" },
-            not_ready(f).map_or("ready".to_string(), |why| format!("not ready ({why})"))
-        );
+        let status = match (f.supported(), not_ready(f)) {
+            (false, _) => "not supported".to_string(),
+            (true, None) => "supported, ready".to_string(),
+            (true, Some(why)) => format!("supported, not ready ({why})"),
+        };
+        println!("    zcnic: {status}");
     }
     Ok(())
 }
@@ -131,7 +132,13 @@ pub fn bind(nic: &str, force: bool) -> anyhow::Result<()> {
     let state = StateDir::default();
     let addr = binding::resolve_nic(nic, &sysfs, &state)?;
     let facts = binding::gather(&sysfs, &SystemAddresses, &addr)?;
-    match binding::check_bind(&facts, force)? {
+    let decision = binding::check_bind(&facts, force).map_err(|e| match e {
+        zcnic_driver::Error::UnsupportedDevice { .. } | zcnic_driver::Error::NotANetworkDevice { .. } => {
+            anyhow::anyhow!("{e} (`zcnic bind --force` takes it anyway)")
+        }
+        other => other.into(),
+    })?;
+    match decision {
         BindDecision::AlreadyBound => {
             println!("{addr} is already bound to vfio-pci; nothing to do");
             Ok(())

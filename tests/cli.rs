@@ -123,7 +123,7 @@ echo "=== end"
     }
     assert!(step(out, "unbind").contains("released from vfio-pci") || step(out, "unbind").contains("given back"));
     let s = step(out, "bind");
-    assert!(s.contains("exit=1") && s.contains("does not drive"), "{s}");
+    assert!(s.contains("exit=1") && s.contains("does not drive") && s.contains("--force"), "{s}");
     assert!(step(out, "list").contains("zcnic: not supported"), "{}", step(out, "list"));
     assert_eq!(run.frames(0).len(), 0);
 }
