@@ -99,7 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bind { nic, force } => nics::bind(&nic, force).map(|()| ExitCode::SUCCESS),
         Command::Unbind { nic } => nics::unbind(&nic).map(|()| ExitCode::SUCCESS),
         Command::Send(args) => send::run(&args),
-        Command::Recv(args) => recv::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Recv(args) => recv::run(&args),
         Command::Info { pci } => {
             let pci = nics::resolve(&pci)?;
             let nic =

@@ -47,7 +47,7 @@ fn parse_timeout(s: &str) -> Result<f64, String> {
 }
 
 /// Receive until `--count` frames or `--timeout` seconds of silence.
-pub fn run(args: &RecvArgs) -> anyhow::Result<()> {
+pub fn run(args: &RecvArgs) -> anyhow::Result<std::process::ExitCode> {
     let mut pcap = match &args.pcap {
         Some(path) => {
             let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -80,10 +80,20 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<()> {
     let mut last_frame = Instant::now();
     let mut received = 0u64;
     let mut write_error = None;
+    crate::signals::install();
+    let mut interrupted = false;
     while received < limit {
-        let waited = last_frame.elapsed();
-        if waited >= silence || !nic.wait_rx(silence - waited)? {
+        if crate::signals::STOP.load(std::sync::atomic::Ordering::SeqCst) {
+            interrupted = true;
             break;
+        }
+        let waited = last_frame.elapsed();
+        if waited >= silence {
+            break;
+        }
+        // Wait in slices, so that SIGINT/SIGTERM are noticed within a quarter second.
+        if !nic.wait_rx((silence - waited).min(Duration::from_millis(250)))? {
+            continue;
         }
         let max = usize::try_from(limit - received).unwrap_or(usize::MAX).min(256);
         let n = nic.rx_burst(max, |frame| {
@@ -144,5 +154,9 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<()> {
         cpu.system.as_secs_f64(),
         wall.as_secs_f64()
     );
-    Ok(())
+    if interrupted {
+        eprintln!("zcnic: interrupted; the NIC is stopped");
+        return Ok(std::process::ExitCode::from(130));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -30,13 +30,18 @@ fn check_recv(model: &'static str) {
          pid=$!; i=0; while ! grep -qs listening /tmp/recv.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
          sleep 1.5; \
          {}; wait $pid; echo \"recv-exit=$?\"; echo '--- recv'; cat /tmp/recv.log; \
-         echo '--- idle'; zcnic recv --pci $NIC1 --timeout 2; echo \"idle-exit=$?\"",
+         echo '--- idle'; zcnic recv --pci $NIC1 --timeout 2; echo \"idle-exit=$?\"; \
+         echo '--- sigint'; zcnic recv --pci $NIC1 --timeout 30 > /tmp/int.log 2>&1 & p=$!; sleep 1; kill -INT $p; wait $p; \
+         echo \"int-exit=$?\"; cat /tmp/int.log",
         sends.join("; ")
     );
     let run = Guest::new(&format!("recv-{model}")).nic(model).nic(model).fetch("/tmp/rx.pcap").run(&command);
     run.assert_status(0);
     let out = &run.output;
-    let (busy, idle) = out.split_once("--- idle").expect("both phases ran");
+    let (busy, rest) = out.split_once("--- idle").expect("both phases ran");
+    let (idle, sigint) = rest.split_once("--- sigint").expect("the SIGINT phase ran");
+    assert!(sigint.contains("int-exit=130") && sigint.contains("interrupted; the NIC is stopped"), "{sigint}");
+    assert!(sigint.contains("received 0 frames"), "a summary is printed:\n{sigint}");
     assert!(busy.contains("recv-exit=0"), "{out}");
     assert!(busy.contains(&format!("received {total} frames")), "{out}");
     assert!(busy.contains("dropped 0;"), "{out}");

@@ -2,8 +2,10 @@
 //!
 //! This is the only crate of zcnic that touches the kernel's VFIO interface,
 //! device registers and DMA memory; the `unsafe` lives in a few small modules:
-//! [`vfio::ioctl`] (the raw ioctls), [`mmio`] (BAR0 register access) and
-//! [`dma`] (pinned memory the NIC reads and writes).
+//! `vfio::ioctl` (the raw ioctls), `mmio` (BAR0 register access) and
+//! [`dma`] (pinned memory the NIC reads and writes). Register access and the
+//! raw ioctls are private to the crate: no safe API outside it can point the
+//! NIC at an address, and the IOMMU maps nothing but the driver's own regions.
 //!
 //! The data path, top to bottom:
 //!
@@ -43,7 +45,7 @@ pub mod e1000;
 mod error;
 pub mod file_tx;
 pub mod mac;
-pub mod mmio;
+pub(crate) mod mmio;
 pub mod net;
 pub mod pci;
 pub mod syscalls;

@@ -68,16 +68,6 @@ impl Mmio {
         // only, never on memory Rust knows about.
         unsafe { p.write_volatile(value) }
     }
-
-    /// Size of the mapping in bytes.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the mapping is empty (never, for a mapped BAR).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 impl Drop for Mmio {

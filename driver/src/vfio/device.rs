@@ -71,7 +71,7 @@ impl Device {
     }
 
     /// Map memory BAR `index` (a VFIO region index) for register access.
-    pub fn map_bar(&self, index: u32, min_size: u64) -> Result<Mmio, Error> {
+    pub(crate) fn map_bar(&self, index: u32, min_size: u64) -> Result<Mmio, Error> {
         let info = self.region_info(index)?;
         let bad = |why: String| Error::BadBar { addr: self.addr, why };
         if info.size < min_size {
@@ -91,14 +91,14 @@ impl Device {
     }
 
     /// Write a 16-bit config-space field.
-    pub fn config_write_u16(&self, offset: u64, value: u16) -> Result<(), Error> {
+    pub(crate) fn config_write_u16(&self, offset: u64, value: u16) -> Result<(), Error> {
         self.file
             .write_all_at(&value.to_le_bytes(), self.config.offset + offset)
             .map_err(Error::os("writing PCI config space"))
     }
 
     /// Set and clear bits of the PCI command register.
-    pub fn update_command(&self, set: u16, clear: u16) -> Result<u16, Error> {
+    pub(crate) fn update_command(&self, set: u16, clear: u16) -> Result<u16, Error> {
         let old = self.config_read_u16(config::COMMAND)?;
         let new = (old | set) & !clear;
         if new != old {

@@ -4,7 +4,7 @@
 mod container;
 mod device;
 mod group;
-pub mod ioctl;
+pub(crate) mod ioctl;
 mod irq;
 
 pub use container::{parse_iova_ranges, Container, DmaAccess};
