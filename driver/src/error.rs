@@ -362,3 +362,39 @@ impl Error {
         move |source| Error::Os { what, source }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> PciAddress {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_group_that_is_not_viable_names_every_member_and_its_driver() {
+        let e = Error::GroupNotViable {
+            group: 12,
+            members: vec![
+                GroupMember { addr: addr("0000:03:00.0"), driver: Some("vfio-pci".into()) },
+                GroupMember { addr: addr("0000:03:00.1"), driver: Some("e1000e".into()) },
+                GroupMember { addr: addr("0000:03:00.2"), driver: None },
+            ],
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("IOMMU group 12 is not viable"), "{msg}");
+        assert!(msg.contains("0000:03:00.1 (e1000e)") && msg.contains("0000:03:00.2 (no driver)"), "{msg}");
+    }
+
+    #[test]
+    fn resource_errors_say_what_to_do() {
+        let m = Error::MemlockTooLow { limit: Some(65536), needed: 2 << 20 }.to_string();
+        assert!(m.contains("65536 bytes") && m.contains("ulimit -l"), "{m}");
+        let b = Error::GroupBusy { path: "/dev/vfio/3".into() }.to_string();
+        assert!(b.contains("/dev/vfio/3 is busy"), "{b}");
+        let p = Error::PermissionDenied { path: "/dev/vfio/3".into() }.to_string();
+        assert!(p.contains("chown $USER /dev/vfio/3"), "{p}");
+        let v = Error::VfioNotLoaded { addr: None }.to_string();
+        assert!(v.contains("modprobe vfio-pci"), "{v}");
+    }
+}
