@@ -150,8 +150,13 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
     if report.link_outages > 0 {
         println!("the link went down {} time(s) during the send; the sender waited and resumed", report.link_outages);
     }
+    let pacing = if report.pacing_sleeps > 0 {
+        format!(", of which {} are sleeps to hold --rate", report.pacing_sleeps)
+    } else {
+        String::new()
+    };
     println!(
-        "syscalls made by the driver during the send: {} ({:.4} per datagram)",
+        "syscalls made by the driver during the send: {} ({:.4} per datagram){pacing}",
         report.syscalls,
         report.syscalls as f64 / report.datagrams.max(1) as f64
     );

@@ -77,6 +77,8 @@ pub struct FileSendReport {
     pub syscalls: u64,
     /// Times the link went down during the send and the sender waited for it.
     pub link_outages: u64,
+    /// Sleeps taken to hold the requested rate (each one is a syscall).
+    pub pacing_sleeps: u64,
     /// The NIC's completed-frame count when this send began.
     completed_base: u64,
     /// Most file bytes pinned for DMA at any one time.
@@ -253,6 +255,7 @@ fn send_loop(
             pace_due = pace_due.max(now - PACE_BURST.min(now - start));
             if pace_due > now {
                 crate::syscalls::note(1); // nanosleep
+                report.pacing_sleeps += 1;
                 std::thread::sleep(pace_due - now);
             }
             // Keep bursts short when paced: about 1 ms of traffic per doorbell.
