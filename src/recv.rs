@@ -35,6 +35,20 @@ pub struct RecvArgs {
     /// Receive every frame on the wire, not only broadcasts and ones for our MAC
     #[arg(long)]
     pub promisc: bool,
+
+    /// RX descriptors (a multiple of 8, 8 to 4096): a deep ring absorbs bursts
+    /// while the process is busy writing the pcap
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = parse_ring)]
+    pub rx_ring: u16,
+}
+
+fn parse_ring(s: &str) -> Result<u16, String> {
+    let v: u16 = s.parse().map_err(|_| format!("'{s}' is not a number of descriptors"))?;
+    if (8..=4096).contains(&v) && v % 8 == 0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a multiple of 8 between 8 and 4096"))
+    }
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {
@@ -62,7 +76,7 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<std::process::ExitCode> {
         }
         None => None,
     };
-    let config = NicConfig { promiscuous: args.promisc, ..NicConfig::default() };
+    let config = NicConfig { promiscuous: args.promisc, rx_ring_size: args.rx_ring, ..NicConfig::default() };
     let pci = crate::nics::resolve(&args.pci)?;
     let mut nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
     eprintln!(

@@ -57,6 +57,9 @@ fn recv_bind_unbind_info_and_verify_arguments() {
     rejects(&["recv", "--pci", "0000:00:02.0", "--timeout", "0"], "is not between 0 and 86400 seconds");
     rejects(&["recv", "--pci", "0000:00:02.0", "--timeout", "soon"], "is not a number of seconds");
     rejects(&["recv", "--pci", "1:2:3:4.5"], "is not a PCI address");
+    rejects(&["recv", "--pci", "0000:00:02.0", "--rx-ring", "12"], "not a multiple of 8 between 8 and 4096");
+    rejects(&["recv", "--pci", "0000:00:02.0", "--rx-ring", "8192"], "8192 is not a multiple of 8 between 8 and 4096");
+    rejects(&["recv", "--pci", "0000:00:02.0", "--rx-ring", "70000"], "'70000' is not a number of descriptors");
     rejects(&["bind"], "<NIC>");
     rejects(&["bind", "0000:00:02"], "is not a PCI address");
     rejects(&["unbind", "0000:0g:02.0"], "is not a PCI address");
