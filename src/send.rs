@@ -54,6 +54,14 @@ pub struct SendArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub link_timeout: u64,
 
+    /// Seconds the NIC may go without completing a descriptor before it counts as hung
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall_timeout: u64,
+
+    /// How many times a hung NIC is reset and the send resumed before giving up (0: fail at once)
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub recoveries: u32,
+
     /// Also print one machine-readable `bench-result key=value...` line (for scripts and benchmarks)
     #[arg(long)]
     pub kv: bool,
@@ -100,7 +108,8 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
         rate_mbit: args.rate,
         batch: args.batch,
         link_timeout: Duration::from_secs(args.link_timeout),
-        ..FileSendConfig::default()
+        stall_timeout: Duration::from_secs(args.stall_timeout),
+        max_recoveries: args.recoveries,
     };
 
     let bar = if std::io::stderr().is_terminal() {
@@ -147,6 +156,12 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
         cpu.user.as_secs_f64(),
         cpu.system.as_secs_f64()
     );
+    if report.recoveries > 0 {
+        println!(
+            "the NIC stopped completing descriptors {} time(s); it was reset and the send resumed from the first unfinished datagram",
+            report.recoveries
+        );
+    }
     if report.link_outages > 0 {
         println!("the link went down {} time(s) during the send; the sender waited and resumed", report.link_outages);
     }

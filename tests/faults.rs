@@ -111,8 +111,11 @@ fn hangs_kills_busy_nics_and_shrinking_files_end_clearly_and_the_next_run_works(
     let command = format!(
         "{KERNEL_PEER_SETUP}{HELPERS}\n\
          head -c 4000000 /dev/urandom > /tmp/big; head -c 300000 /dev/urandom > /tmp/small; sum=$(sha256sum /tmp/small | cut -d' ' -f1)\n\
+         bigsum=$(sha256sum /tmp/big | cut -d' ' -f1)\n\
+         echo '=== hang-recover'; sink; (sleep 1; printf '\\003\\000' | dd of=/sys/bus/pci/devices/$NIC0/config bs=1 seek=4 conv=notrunc 2>/dev/null) & \
+           $SEND --file /tmp/big --rate 8 --stall-timeout 2 > /tmp/send.log 2>&1; echo \"exit=$?\"; cat /tmp/send.log; wait; cat /tmp/sink.log; echo \"want $bigsum\"\n\
          echo '=== hang'; (sleep 1; printf '\\003\\000' | dd of=/sys/bus/pci/devices/$NIC0/config bs=1 seek=4 conv=notrunc 2>/dev/null) & \
-           $SEND --file /tmp/big --rate 8 > /tmp/send.log 2>&1; echo \"exit=$?\"; cat /tmp/send.log; wait\n\
+           $SEND --file /tmp/big --rate 8 --stall-timeout 2 --recoveries 0 > /tmp/send.log 2>&1; echo \"exit=$?\"; cat /tmp/send.log; wait\n\
          echo '=== after-hang'; sink; $SEND --file /tmp/small --rate 20 > /tmp/send.log 2>&1; echo \"exit=$?\"; wait $sp; cat /tmp/sink.log; echo \"want $sum\"\n\
          echo '=== kill'; $SEND --file /tmp/big --rate 8 > /dev/null 2>&1 & p=$!; sleep 1; kill -9 $p; wait $p; echo \"exit=$?\"\n\
          echo '=== after-kill'; sink; $SEND --file /tmp/small --rate 20 > /tmp/send.log 2>&1; echo \"exit=$?\"; wait $sp; cat /tmp/sink.log; echo \"want $sum\"\n\
@@ -126,8 +129,15 @@ fn hangs_kills_busy_nics_and_shrinking_files_end_clearly_and_the_next_run_works(
     run.assert_status(0);
     let out = &run.output;
 
+    let s = section(out, "hang-recover");
+    let want = s.lines().find_map(|l| l.strip_prefix("want ")).expect("the file's hash");
+    assert!(s.contains("exit=0") && s.contains("stopped completing descriptors 1 time(s); it was reset"), "{s}");
+    assert!(
+        s.contains(&format!("4000000 bytes, sha256 {want}")),
+        "after the reset the file still arrived whole, once:\n{s}"
+    );
     let s = section(out, "hang");
-    assert!(s.contains("exit=1") && s.contains("did not complete its TX descriptors within 5000 ms"), "{s}");
+    assert!(s.contains("exit=1") && s.contains("did not complete its TX descriptors within 2000 ms"), "{s}");
     assert!(s.contains("still outstanding, head ") && s.contains(", tail "), "the ring state is reported:\n{s}");
     for step in ["after-hang", "after-kill"] {
         let s = section(out, step);

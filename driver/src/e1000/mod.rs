@@ -111,6 +111,7 @@ pub struct Nic {
     model: &'static DeviceModel,
     mac: MacAddress,
     hw_stats: HwStats,
+    config: NicConfig,
     interrupts: u64,
     link_changes: u64,
     last_activity: Instant,
@@ -152,6 +153,7 @@ impl Nic {
             model,
             mac: MacAddress::default(),
             hw_stats: HwStats::default(),
+            config: cfg.clone(),
             interrupts: 0,
             link_changes: 0,
             last_activity: Instant::now(),
@@ -442,6 +444,21 @@ impl Nic {
     pub fn hw_stats(&mut self) -> HwStats {
         self.hw_stats.accumulate(&self.regs);
         self.hw_stats
+    }
+
+    /// Bring a NIC that stopped completing descriptors back: stop its DMA,
+    /// reset it, and program everything again. Frames that were in the TX ring
+    /// are forgotten (the caller sends them again); counters carry on.
+    pub fn recover(&mut self) -> Result<(), Error> {
+        self.hw_stats.accumulate(&self.regs);
+        bringup::stop(&self.regs, self.model);
+        self.device.update_command(0, config::COMMAND_BUS_MASTER)?;
+        bringup::reset(&self.regs)?;
+        self.tx.reset();
+        let cfg = self.config.clone();
+        self.bring_up(&cfg)?;
+        log::warn!("{}: reset and brought up again", self.device.addr());
+        Ok(())
     }
 
     fn stop_dma(&mut self) {

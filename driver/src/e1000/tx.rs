@@ -98,6 +98,12 @@ impl TxQueue {
         Ok(slot)
     }
 
+    /// Forget every descriptor (after a NIC reset): the ring starts empty.
+    pub(crate) fn reset(&mut self) {
+        self.ring = TxRing::new(self.ring.size()).expect("the size was valid before");
+        self.ends_frame.fill(false);
+    }
+
     /// Free descriptors.
     pub(crate) fn free(&self) -> u16 {
         self.ring.free()

@@ -35,6 +35,9 @@ pub struct FileSendConfig {
     pub stall_timeout: Duration,
     /// How long to wait for a link that went down to come back.
     pub link_timeout: Duration,
+    /// How many times a NIC that stopped completing descriptors may be reset
+    /// and the send resumed before the send fails.
+    pub max_recoveries: u32,
 }
 
 impl Default for FileSendConfig {
@@ -45,6 +48,7 @@ impl Default for FileSendConfig {
             batch: 32,
             stall_timeout: Duration::from_secs(5),
             link_timeout: Duration::from_secs(10),
+            max_recoveries: 2,
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct FileSendReport {
     pub link_outages: u64,
     /// Sleeps taken to hold the requested rate (each one is a syscall).
     pub pacing_sleeps: u64,
+    /// Times the NIC stopped completing descriptors and was reset.
+    pub recoveries: u32,
     /// The NIC's completed-frame count when this send began.
     completed_base: u64,
     /// Most file bytes pinned for DMA at any one time.
@@ -144,7 +150,8 @@ pub(crate) fn send_file(
     let after = nic.counters();
     report.datagrams = after.tx.completed - before.tx.completed;
     report.bytes_sent = (report.datagrams * MAX_PAYLOAD as u64).min(len);
-    report.header_bytes_written = report.datagrams * HEADERS_LEN as u64;
+    // Headers of every datagram handed to the NIC, including any sent again after a reset.
+    report.header_bytes_written = (after.tx.frames - before.tx.frames) * HEADERS_LEN as u64;
     let cpu_written = after.tx.cpu_bytes_written - before.tx.cpu_bytes_written;
     report.payload_bytes_copied = cpu_written.saturating_sub(report.header_bytes_written);
     report.doorbells = after.tx.doorbells - before.tx.doorbells;
@@ -227,76 +234,115 @@ fn send_loop(
         offsets::UDP_CSUM as u8,
         true,
     );
-    nic.wait_tx_free(1, cfg.stall_timeout)?;
-    nic.tx_access(|q, rings, _| q.push_context(rings, context))?;
+    let push_context = |nic: &mut Nic| -> Result<(), Error> {
+        nic.wait_tx_free(1, cfg.stall_timeout)?;
+        nic.tx_access(|q, rings, _| q.push_context(rings, context))
+    };
+    push_context(nic)?;
+    let completed = |nic: &Nic| nic.counters().tx.completed - completed_base;
 
     let bytes_per_sec = cfg.rate_mbit.map(|mbit| mbit * 1e6 / 8.0);
     let mut pace_due = start;
     let mut next = 0u64;
-    while next < total {
-        if stop.load(Ordering::Relaxed) {
-            report.interrupted = true;
+    loop {
+        while next < total {
+            if stop.load(Ordering::Relaxed) {
+                report.interrupted = true;
+                break;
+            }
+            if windows.back().is_none_or(|w| next >= w.plan().end()) {
+                let window = windows_in.recv().map_err(|_| Error::Os {
+                    what: "mapping the file",
+                    source: std::io::Error::other("the mapper stopped"),
+                })??;
+                windows.push_back(window);
+                report.max_pinned_bytes = report.max_pinned_bytes.max(pinned.load(Ordering::Relaxed));
+            }
+            let mut batch = usize::from(cfg.batch.max(1));
+            if let Some(rate) = bytes_per_sec {
+                // Pacing: a token bucket allowing at most PACE_BURST of catch-up, so
+                // a pause (a link outage, a slow window) is not followed by a burst
+                // faster than --rate.
+                let now = Instant::now();
+                pace_due = pace_due.max(now - PACE_BURST.min(now - start));
+                if pace_due > now {
+                    crate::syscalls::note(1); // nanosleep
+                    report.pacing_sleeps += 1;
+                    std::thread::sleep(pace_due - now);
+                }
+                // Keep bursts short when paced: about 1 ms of traffic per doorbell.
+                batch = batch.min(((rate / 1000.0) / (HEADERS_LEN + MAX_PAYLOAD) as f64).ceil().max(1.0) as usize);
+            }
+            // Last, right before the doorbell: the link is up and there is room.
+            // A datagram takes up to three descriptors (header, payload split at a page).
+            if let Err(e) = wait_for_room_and_link(nic, cfg, report, len) {
+                recover_or_fail(nic, cfg, report, e)?;
+                next = completed(nic);
+                push_context(nic)?;
+                continue;
+            }
+            // After a reset `next` may go back into an earlier window, still mapped.
+            let window = windows
+                .iter()
+                .find(|w| w.plan().first <= next && next < w.plan().end())
+                .expect("the window holding the next datagram is mapped");
+            let window_end = window.plan().end();
+            let rung = nic.tx_access(|q, rings, regs| -> Result<bool, Error> {
+                let mut n = 0;
+                while n < batch && next < window_end && q.free() >= 3 {
+                    let (iova, payload_len) = window.span(next);
+                    q.push_zero_copy_datagram(rings, flow, next as u16, iova, payload_len)?;
+                    if let Some(rate) = bytes_per_sec {
+                        pace_due += Duration::from_secs_f64((HEADERS_LEN + usize::from(payload_len)) as f64 / rate);
+                    }
+                    next += 1;
+                    n += 1;
+                }
+                // One last look at the link, as close to the doorbell as it gets:
+                // frames posted to a dead link are lost (QEMU drops them and still
+                // reports them done). If it dropped, the batch waits unposted.
+                if !Nic::link_is_up(regs) {
+                    return Ok(false);
+                }
+                q.flush(rings, regs);
+                Ok(true)
+            })?;
+            if !rung {
+                wait_for_link(nic, cfg, report, len)?;
+                nic.tx_access(|q, rings, regs| q.flush(rings, regs));
+            }
+            let done = nic.counters().tx.completed - completed_base;
+            while windows.front().is_some_and(|w| w.plan().end() <= done) {
+                windows.pop_front();
+            }
+            progress((done * MAX_PAYLOAD as u64).min(len));
+        }
+        if report.interrupted {
             break;
         }
-        if windows.back().is_none_or(|w| next >= w.plan().end()) {
-            let window = windows_in.recv().map_err(|_| Error::Os {
-                what: "mapping the file",
-                source: std::io::Error::other("the mapper stopped"),
-            })??;
-            windows.push_back(window);
-            report.max_pinned_bytes = report.max_pinned_bytes.max(pinned.load(Ordering::Relaxed));
-        }
-        let mut batch = usize::from(cfg.batch.max(1));
-        if let Some(rate) = bytes_per_sec {
-            // Pacing: a token bucket allowing at most PACE_BURST of catch-up, so
-            // a pause (a link outage, a slow window) is not followed by a burst
-            // faster than --rate.
-            let now = Instant::now();
-            pace_due = pace_due.max(now - PACE_BURST.min(now - start));
-            if pace_due > now {
-                crate::syscalls::note(1); // nanosleep
-                report.pacing_sleeps += 1;
-                std::thread::sleep(pace_due - now);
+        match nic.wait_tx_done(cfg.stall_timeout) {
+            Ok(()) => break,
+            Err(e) => {
+                recover_or_fail(nic, cfg, report, e)?;
+                next = completed(nic);
+                push_context(nic)?;
             }
-            // Keep bursts short when paced: about 1 ms of traffic per doorbell.
-            batch = batch.min(((rate / 1000.0) / (HEADERS_LEN + MAX_PAYLOAD) as f64).ceil().max(1.0) as usize);
         }
-        // Last, right before the doorbell: the link is up and there is room.
-        // A datagram takes up to three descriptors (header, payload split at a page).
-        wait_for_room_and_link(nic, cfg, report, len)?;
-        let window = windows.back().expect("a window was just ensured");
-        let window_end = window.plan().end();
-        let rung = nic.tx_access(|q, rings, regs| -> Result<bool, Error> {
-            let mut n = 0;
-            while n < batch && next < window_end && q.free() >= 3 {
-                let (iova, payload_len) = window.span(next);
-                q.push_zero_copy_datagram(rings, flow, next as u16, iova, payload_len)?;
-                if let Some(rate) = bytes_per_sec {
-                    pace_due += Duration::from_secs_f64((HEADERS_LEN + usize::from(payload_len)) as f64 / rate);
-                }
-                next += 1;
-                n += 1;
-            }
-            // One last look at the link, as close to the doorbell as it gets:
-            // frames posted to a dead link are lost (QEMU drops them and still
-            // reports them done). If it dropped, the batch waits unposted.
-            if !Nic::link_is_up(regs) {
-                return Ok(false);
-            }
-            q.flush(rings, regs);
-            Ok(true)
-        })?;
-        if !rung {
-            wait_for_link(nic, cfg, report, len)?;
-            nic.tx_access(|q, rings, regs| q.flush(rings, regs));
-        }
-        let done = nic.counters().tx.completed - completed_base;
-        while windows.front().is_some_and(|w| w.plan().end() <= done) {
-            windows.pop_front();
-        }
-        progress((done * MAX_PAYLOAD as u64).min(len));
     }
     nic.wait_tx_done(cfg.stall_timeout)?;
-    progress(((nic.counters().tx.completed - completed_base) * MAX_PAYLOAD as u64).min(len));
+    progress((completed(nic) * MAX_PAYLOAD as u64).min(len));
     Ok(())
+}
+
+/// A NIC that stopped completing descriptors (with the link up) is reset and
+/// brought up again, up to `max_recoveries` times; anything else, or one hang
+/// too many, ends the send with the error.
+fn recover_or_fail(nic: &mut Nic, cfg: &FileSendConfig, report: &mut FileSendReport, e: Error) -> Result<(), Error> {
+    let hang = matches!(e, Error::TxTimeout { .. }) && nic.link_up();
+    if !hang || report.recoveries >= cfg.max_recoveries {
+        return Err(e);
+    }
+    report.recoveries += 1;
+    log::error!("{e}; resetting the NIC and resuming (recovery {} of {})", report.recoveries, cfg.max_recoveries);
+    nic.recover()
 }
