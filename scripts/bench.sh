@@ -3,6 +3,7 @@
 # in one QEMU guest, plus the driver's own cost per frame without the emulator.
 #
 #   scripts/bench.sh [--reps N] [--size BYTES] [--nic e1000|e1000e] [--no-readme]
+#   (e1000e results go to results/<date>-e1000e and leave the README alone)
 #
 # 1. criterion microbenchmarks: TX ring, RX ring, zero-copy TX path per frame
 #    at batch 1, 8, 32, 128 (no device, no syscalls).
@@ -71,7 +72,9 @@ date="$(date -u +%Y-%m-%d)"
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 qemu="$(qemu-system-x86_64 --version | head -1)"
 kernel="$(basename "$(readlink -f "${ZCNIC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zcnic}/kernel-full")")"
+# The README and results/latest follow the e1000 runs; other models get their own folder.
 out="$root/results/$date"
+if [ "$nic" != e1000 ]; then out="$root/results/$date-$nic"; readme=0; fi
 readme_args=()
 [ "$readme" -eq 0 ] || readme_args=(--readme "$root/README.md")
 "$root/target/guest/x86_64-unknown-linux-gnu/release/examples/bench-report" \
@@ -81,5 +84,9 @@ readme_args=()
     "IOMMU=emulated intel-iommu, translated mode for the kernel's NIC (no iommu=pt), VFIO Type1v2 for zcnic's" \
     "file=$size bytes on ext4 on virtio-blk, page cache warm" \
     "destination=unicast MAC owned by no NIC; frames counted by the NIC's counters (kernel: tx_packets; zcnic: DD write-backs)"
-rm -rf "$root/results/latest"; cp -r "$out" "$root/results/latest"
-echo "==> results in results/$date (and results/latest)"
+if [ "$readme" -eq 1 ]; then
+    rm -rf "$root/results/latest"; cp -r "$out" "$root/results/latest"
+    echo "==> results in ${out#$root/} (and results/latest, and the README)"
+else
+    echo "==> results in ${out#$root/}"
+fi
