@@ -46,7 +46,16 @@ fn random(len: usize, seed: u64) -> Vec<u8> {
 /// how much was sent, which is exactly what arrived.
 #[test]
 fn a_link_that_drops_mid_send_is_waited_for_and_one_that_stays_down_fails_clearly() {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faults-link");
+    link_flap("e1000");
+}
+
+#[test]
+fn a_link_that_drops_mid_send_is_handled_the_same_on_an_e1000e() {
+    link_flap("e1000e");
+}
+
+fn link_flap(model: &'static str) {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-link-{model}"));
     std::fs::create_dir_all(&dir).unwrap();
     let data = random(3 * 1024 * 1024 + 99, 7);
     let file = dir.join("flap.bin");
@@ -59,11 +68,11 @@ fn a_link_that_drops_mid_send_is_waited_for_and_one_that_stays_down_fails_clearl
            echo \"exit=$?\"; cat /tmp/send.log; wait $sp; cat /tmp/sink.log\n\
          echo '=== end'"
     );
-    let guest = Guest::new("faults-link")
+    let guest = Guest::new(&format!("faults-link-{model}"))
         .kernel(Kernel::Full)
         .unbound()
-        .nic("e1000")
-        .nic("e1000")
+        .nic(model)
+        .nic(model)
         .file(&file, "/data/flap.bin");
     let running = guest.spawn(&command);
     // The sends are paced slowly (6 s and 12 s) so that the link flips land
