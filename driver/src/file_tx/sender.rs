@@ -75,7 +75,7 @@ pub struct FileSendReport {
     pub doorbells: u64,
     /// Interrupts taken.
     pub interrupts: u64,
-    /// File windows mapped.
+    /// File windows the file was split into.
     pub windows: u64,
     /// System calls the driver made during the send (see [`crate::syscalls`]).
     pub syscalls: u64,
@@ -85,10 +85,30 @@ pub struct FileSendReport {
     pub pacing_sleeps: u64,
     /// Times the NIC stopped completing descriptors and was reset.
     pub recoveries: u32,
-    /// The NIC's completed-frame count when this send began.
-    completed_base: u64,
     /// Most file bytes pinned for DMA at any one time.
     pub max_pinned_bytes: u64,
+}
+
+/// How far this send has got, read from the NIC's completed-frame counter
+/// (frames complete in order, and only this file's frames are in the ring).
+#[derive(Debug, Clone, Copy)]
+struct Completion {
+    /// The counter when the send began.
+    base: u64,
+    /// The file's length.
+    len: u64,
+}
+
+impl Completion {
+    /// Datagrams of this file the NIC has completed.
+    fn datagrams(&self, nic: &Nic) -> u64 {
+        nic.counters().tx.completed - self.base
+    }
+
+    /// Payload bytes of this file the NIC has completed.
+    fn bytes(&self, nic: &Nic) -> u64 {
+        (self.datagrams(nic) * MAX_PAYLOAD as u64).min(self.len)
+    }
 }
 
 /// Send `source` as UDP datagrams of `flow`; see [`Nic::send_file`].
@@ -106,6 +126,7 @@ pub(crate) fn send_file(
     // count this file's datagrams only.
     nic.wait_tx_done(cfg.stall_timeout)?;
     let before = nic.counters();
+    let done = Completion { base: before.tx.completed, len };
     let syscalls_before = crate::syscalls::total();
     let pinned = Arc::new(AtomicU64::new(0));
     let container = Arc::clone(nic.container());
@@ -133,8 +154,20 @@ pub(crate) fn send_file(
             }
         });
         let mut windows: VecDeque<FileWindow> = VecDeque::new();
-        let result =
-            send_loop(nic, source, flow, cfg, stop, progress, &windows_in, &mut windows, &pinned, &mut report, start);
+        let result = send_loop(
+            nic,
+            source,
+            flow,
+            cfg,
+            stop,
+            progress,
+            &windows_in,
+            &mut windows,
+            &pinned,
+            &mut report,
+            start,
+            done,
+        );
         // Whatever happened, the NIC must be done with (or kept away from) the
         // windows before they are unmapped.
         let drained = nic.wait_tx_done(cfg.stall_timeout);
@@ -148,8 +181,8 @@ pub(crate) fn send_file(
     });
     report.elapsed = start.elapsed();
     let after = nic.counters();
-    report.datagrams = after.tx.completed - before.tx.completed;
-    report.bytes_sent = (report.datagrams * MAX_PAYLOAD as u64).min(len);
+    report.datagrams = done.datagrams(nic);
+    report.bytes_sent = done.bytes(nic);
     // Headers of every datagram handed to the NIC, including any sent again after a reset.
     report.header_bytes_written = (after.tx.frames - before.tx.frames) * HEADERS_LEN as u64;
     let cpu_written = after.tx.cpu_bytes_written - before.tx.cpu_bytes_written;
@@ -172,10 +205,10 @@ fn wait_for_room_and_link(
     nic: &mut Nic,
     cfg: &FileSendConfig,
     report: &mut FileSendReport,
-    len: u64,
+    done: Completion,
 ) -> Result<(), Error> {
     loop {
-        wait_for_link(nic, cfg, report, len)?;
+        wait_for_link(nic, cfg, report, done)?;
         match nic.wait_tx_free(3, cfg.stall_timeout) {
             Ok(()) => return Ok(()),
             // Real hardware holds frames while the link is down: not a hang.
@@ -186,25 +219,25 @@ fn wait_for_room_and_link(
 }
 
 /// If the link is down, wait for it (up to the link timeout).
-fn wait_for_link(nic: &mut Nic, cfg: &FileSendConfig, report: &mut FileSendReport, len: u64) -> Result<(), Error> {
+fn wait_for_link(
+    nic: &mut Nic,
+    cfg: &FileSendConfig,
+    report: &mut FileSendReport,
+    done: Completion,
+) -> Result<(), Error> {
     if nic.link_up() {
         return Ok(());
     }
     report.link_outages += 1;
     // Count what the NIC finished before the link went: reclaim first.
     nic.reclaim_tx();
-    let sent = nic_completed_bytes(nic, report).min(len);
+    let sent = done.bytes(nic);
     log::warn!("link down after {sent} bytes; waiting up to {:?} for it to come back", cfg.link_timeout);
     if !nic.wait_link_up(cfg.link_timeout)? {
         return Err(Error::LinkLost { secs: cfg.link_timeout.as_secs(), sent });
     }
     log::info!("link back up; resuming");
     Ok(())
-}
-
-/// Payload bytes of this send the NIC has completed so far.
-fn nic_completed_bytes(nic: &Nic, report: &FileSendReport) -> u64 {
-    (nic.counters().tx.completed - report.completed_base) * MAX_PAYLOAD as u64
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -220,11 +253,9 @@ fn send_loop(
     pinned: &AtomicU64,
     report: &mut FileSendReport,
     start: Instant,
+    done: Completion,
 ) -> Result<(), Error> {
-    let len = source.len();
-    let total = len.div_ceil(MAX_PAYLOAD as u64);
-    let completed_base = nic.counters().tx.completed;
-    report.completed_base = completed_base;
+    let total = source.len().div_ceil(MAX_PAYLOAD as u64);
     // One checksum context serves every datagram: all share the same layout.
     let context = TxDesc::tcpip_context(
         offsets::IP_START as u8,
@@ -239,7 +270,6 @@ fn send_loop(
         nic.tx_access(|q, rings, _| q.push_context(rings, context))
     };
     push_context(nic)?;
-    let completed = |nic: &Nic| nic.counters().tx.completed - completed_base;
 
     let bytes_per_sec = cfg.rate_mbit.map(|mbit| mbit * 1e6 / 8.0);
     let mut pace_due = start;
@@ -275,9 +305,9 @@ fn send_loop(
             }
             // Last, right before the doorbell: the link is up and there is room.
             // A datagram takes up to three descriptors (header, payload split at a page).
-            if let Err(e) = wait_for_room_and_link(nic, cfg, report, len) {
+            if let Err(e) = wait_for_room_and_link(nic, cfg, report, done) {
                 recover_or_fail(nic, cfg, report, e)?;
-                next = completed(nic);
+                next = done.datagrams(nic);
                 push_context(nic)?;
                 continue;
             }
@@ -308,14 +338,14 @@ fn send_loop(
                 Ok(true)
             })?;
             if !rung {
-                wait_for_link(nic, cfg, report, len)?;
+                wait_for_link(nic, cfg, report, done)?;
                 nic.tx_access(|q, rings, regs| q.flush(rings, regs));
             }
-            let done = nic.counters().tx.completed - completed_base;
-            while windows.front().is_some_and(|w| w.plan().end() <= done) {
+            let finished = done.datagrams(nic);
+            while windows.front().is_some_and(|w| w.plan().end() <= finished) {
                 windows.pop_front();
             }
-            progress((done * MAX_PAYLOAD as u64).min(len));
+            progress(done.bytes(nic));
         }
         if report.interrupted {
             break;
@@ -324,13 +354,13 @@ fn send_loop(
             Ok(()) => break,
             Err(e) => {
                 recover_or_fail(nic, cfg, report, e)?;
-                next = completed(nic);
+                next = done.datagrams(nic);
                 push_context(nic)?;
             }
         }
     }
     nic.wait_tx_done(cfg.stall_timeout)?;
-    progress((completed(nic) * MAX_PAYLOAD as u64).min(len));
+    progress(done.bytes(nic));
     Ok(())
 }
 

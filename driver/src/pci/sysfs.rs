@@ -158,8 +158,7 @@ impl Sysfs {
             path: self.device_dir(addr),
             source,
         })?;
-        if self.class(addr).is_ok_and(|c| c >> 16 != 0x02) {
-            let class = self.class(addr).unwrap_or(0);
+        if let Some(class) = self.class(addr).ok().filter(|c| c >> 16 != 0x02) {
             return Err(Error::NotANetworkDevice { addr: *addr, class });
         }
         let model = SUPPORTED_DEVICES
