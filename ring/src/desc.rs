@@ -3,33 +3,71 @@
 //! Layouts follow the 8254x/8257x software developer's manuals (section
 //! "Legacy Transmit Descriptor Format"); both the 82540EM and the 82574L use
 //! the same 16-byte legacy layout.
+//!
+//! Bit fields are `bitflags` types, each `#[repr(transparent)]` over its `u8`,
+//! so a descriptor keeps the manual's layout while a command bit cannot land in
+//! a status field. Every `u8` is a valid value of each of them (unknown bits
+//! are kept, not rejected): descriptors are read back from memory the device
+//! writes, and whatever it wrote must still be a value the ring can inspect.
 
-/// Bits of the legacy TX descriptor's CMD byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TxCmd;
+use bitflags::bitflags;
 
-impl TxCmd {
-    /// End of packet: this descriptor holds the frame's last bytes.
-    pub const EOP: u8 = 1 << 0;
-    /// Insert FCS: the NIC appends the Ethernet CRC.
-    pub const IFCS: u8 = 1 << 1;
-    /// Insert checksum (legacy CSO/CSS); unused by zcnic.
-    pub const IC: u8 = 1 << 2;
-    /// Report status: the NIC writes DD back when it is done with this one.
-    pub const RS: u8 = 1 << 3;
-    /// Descriptor extension: set on context and extended data descriptors.
-    pub const DEXT: u8 = 1 << 5;
-    /// Interrupt delay enable (TIDV); unused by zcnic.
-    pub const IDE: u8 = 1 << 7;
+/// A descriptor type whose status byte the NIC writes back.
+///
+/// The NIC writes the status byte (with DD) as part of its write-back, and DD
+/// vouches for everything else it wrote. The ring therefore reads the status
+/// byte on its own first, and the rest only after it has seen DD (see
+/// [`DescriptorMemory::read_status`](crate::DescriptorMemory::read_status)).
+/// This trait says where that byte is, so memory over DMA can read exactly it.
+pub trait Descriptor: Copy {
+    /// Byte offset of the status byte from the start of the descriptor.
+    const STATUS_OFFSET: usize;
+    /// The status byte, as its raw bits.
+    fn status_byte(&self) -> u8;
 }
 
-/// Bits of the legacy TX descriptor's STATUS field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TxStatus;
+bitflags! {
+    /// Bits of the legacy TX descriptor's CMD byte (DCMD in the extended data
+    /// format, which puts the bits used here at the same places).
+    #[repr(transparent)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct TxCmd: u8 {
+        /// End of packet: this descriptor holds the frame's last bytes.
+        const EOP = 1 << 0;
+        /// Insert FCS: the NIC appends the Ethernet CRC.
+        const IFCS = 1 << 1;
+        /// Insert checksum (legacy CSO/CSS); unused by zcnic.
+        const IC = 1 << 2;
+        /// Report status: the NIC writes DD back when it is done with this one.
+        const RS = 1 << 3;
+        /// Descriptor extension: set on context and extended data descriptors.
+        const DEXT = 1 << 5;
+        /// Interrupt delay enable (TIDV); unused by zcnic.
+        const IDE = 1 << 7;
+    }
+}
 
-impl TxStatus {
-    /// Descriptor done: written back by the NIC for descriptors with RS.
-    pub const DD: u8 = 1 << 0;
+bitflags! {
+    /// Bits of the legacy TX descriptor's STATUS field.
+    #[repr(transparent)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct TxStatus: u8 {
+        /// Descriptor done: written back by the NIC for descriptors with RS.
+        const DD = 1 << 0;
+    }
+}
+
+bitflags! {
+    /// POPTS of an extended data descriptor: which checksums the NIC inserts,
+    /// where the current TCP/IP context says.
+    #[repr(transparent)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct TxPopts: u8 {
+        /// Insert the IPv4 header checksum.
+        const IXSM = 1 << 0;
+        /// Insert the TCP/UDP checksum.
+        const TXSM = 1 << 1;
+    }
 }
 
 /// A transmit descriptor, 16 bytes, little-endian as the NIC sees it.
@@ -52,29 +90,38 @@ pub struct TxDesc {
     /// Number of bytes at `buffer_addr` that belong to the frame.
     pub length: u16,
     /// Checksum offset (legacy checksum insertion; zcnic leaves it 0).
+    /// The extended data format keeps DTYP in its upper nibble.
     pub cso: u8,
-    /// Command bits, see [`TxCmd`].
-    pub cmd: u8,
-    /// Status bits written back by the NIC, see [`TxStatus`].
-    pub status: u8,
+    /// Command bits. In a context descriptor the same byte is TUCMD, whose
+    /// low bits mean other things (see [`TxDesc::tcpip_context`]).
+    pub cmd: TxCmd,
+    /// Status bits written back by the NIC.
+    pub status: TxStatus,
     /// Checksum start (legacy checksum insertion; zcnic leaves it 0).
+    /// The extended data format keeps [`TxPopts`] here.
     pub css: u8,
     /// VLAN tag when VLE is set; zcnic leaves it 0.
     pub special: u16,
 }
 
 const _: () = assert!(core::mem::size_of::<TxDesc>() == 16);
+const _: () = assert!(core::mem::offset_of!(TxDesc, status) == 12);
 
-/// Context descriptor TUCMD: the packet is IPv4.
-const TUCMD_IP: u8 = 1 << 1;
-/// Context descriptor TUCMD: the L4 protocol is TCP (clear for UDP).
-const TUCMD_TCP: u8 = 1 << 0;
+impl Descriptor for TxDesc {
+    const STATUS_OFFSET: usize = core::mem::offset_of!(TxDesc, status);
+    fn status_byte(&self) -> u8 {
+        self.status.bits()
+    }
+}
+
+/// Context descriptor TUCMD, which shares the CMD byte: the packet is IPv4
+/// (bit 1, where a data descriptor has IFCS).
+const TUCMD_IP: TxCmd = TxCmd::from_bits_retain(1 << 1);
+/// Context descriptor TUCMD: the L4 protocol is TCP, clear for UDP (bit 0,
+/// where a data descriptor has EOP).
+const TUCMD_TCP: TxCmd = TxCmd::from_bits_retain(1 << 0);
 /// DTYP of an extended data descriptor.
 const DTYP_DATA: u8 = 0b0001;
-/// POPTS: insert the IPv4 header checksum.
-pub const TX_POPTS_IXSM: u8 = 1 << 0;
-/// POPTS: insert the TCP/UDP checksum.
-pub const TX_POPTS_TXSM: u8 = 1 << 1;
 
 impl TxDesc {
     /// A descriptor for one whole frame in one buffer: EOP and IFCS set,
@@ -111,9 +158,9 @@ impl TxDesc {
 
     /// An extended data descriptor (DEXT set, DTYP 0001) for `length` bytes
     /// at `buffer_addr`; `eop` on the frame's last one. `popts` asks for the
-    /// checksums described by the current context ([`TX_POPTS_IXSM`],
-    /// [`TX_POPTS_TXSM`]); the NIC reads it from a frame's first descriptor.
-    pub fn extended_data(buffer_addr: u64, length: u16, eop: bool, popts: u8) -> Self {
+    /// checksums described by the current context; the NIC reads it from a
+    /// frame's first descriptor.
+    pub fn extended_data(buffer_addr: u64, length: u16, eop: bool, popts: TxPopts) -> Self {
         let mut cmd = TxCmd::DEXT | TxCmd::IFCS;
         if eop {
             cmd |= TxCmd::EOP;
@@ -123,15 +170,15 @@ impl TxDesc {
             length,
             cso: DTYP_DATA << 4, // DTALEN bits 16..19 are 0: lengths fit 16 bits
             cmd,
-            status: 0,
-            css: popts,
+            status: TxStatus::empty(),
+            css: popts.bits(),
             special: 0,
         }
     }
 
     /// Whether the NIC has written DD back.
     pub fn is_done(&self) -> bool {
-        self.status & TxStatus::DD != 0
+        self.status.contains(TxStatus::DD)
     }
 }
 
@@ -148,13 +195,21 @@ mod tests {
         assert_eq!(core::mem::offset_of!(TxDesc, status), 12);
         assert_eq!(core::mem::offset_of!(TxDesc, css), 13);
         assert_eq!(core::mem::offset_of!(TxDesc, special), 14);
+        assert_eq!(TxDesc::STATUS_OFFSET, 12);
+    }
+
+    #[test]
+    fn flag_types_are_single_bytes() {
+        assert_eq!(core::mem::size_of::<TxCmd>(), 1);
+        assert_eq!(core::mem::size_of::<TxStatus>(), 1);
+        assert_eq!(core::mem::size_of::<TxPopts>(), 1);
     }
 
     fn words(d: &TxDesc) -> (u64, u64) {
         let hi = u64::from(d.length)
             | u64::from(d.cso) << 16
-            | u64::from(d.cmd) << 24
-            | u64::from(d.status) << 32
+            | u64::from(d.cmd.bits()) << 24
+            | u64::from(d.status.bits()) << 32
             | u64::from(d.css) << 40
             | u64::from(d.special) << 48;
         (d.buffer_addr, hi)
@@ -172,11 +227,13 @@ mod tests {
         assert_eq!(lo >> 48, 0, "TUCSE 0 = to the end");
         assert_eq!((hi >> 20) & 0xf, 0, "DTYP context");
         assert_eq!((hi >> 24) & 0xff, 0x20 | 0x02, "TUCMD = DEXT | IP, TCP clear");
+        let (_, hi) = words(&TxDesc::tcpip_context(14, 24, 33, 34, 50, false));
+        assert_eq!((hi >> 24) & 0xff, 0x20 | 0x02 | 0x01, "TUCMD = DEXT | IP | TCP");
     }
 
     #[test]
     fn extended_data_descriptor_matches_the_manual_bit_layout() {
-        let (lo, hi) = words(&TxDesc::extended_data(0xabc000, 1472, true, TX_POPTS_IXSM | TX_POPTS_TXSM));
+        let (lo, hi) = words(&TxDesc::extended_data(0xabc000, 1472, true, TxPopts::IXSM | TxPopts::TXSM));
         assert_eq!(lo, 0xabc000);
         assert_eq!(hi & 0xfffff, 1472, "DTALEN");
         assert_eq!((hi >> 20) & 0xf, 1, "DTYP data");
@@ -188,42 +245,61 @@ mod tests {
     fn single_buffer_frame_has_eop_ifcs_and_no_status() {
         let d = TxDesc::single_buffer_frame(0x2000, 60);
         assert_eq!(d.cmd, TxCmd::EOP | TxCmd::IFCS);
-        assert_eq!(d.status, 0);
+        assert_eq!(d.status, TxStatus::empty());
         assert!(!d.is_done());
+    }
+
+    #[test]
+    fn the_status_byte_is_the_one_dd_lives_in() {
+        let mut d = TxDesc::single_buffer_frame(0x2000, 60);
+        assert_eq!(d.status_byte(), 0);
+        d.status = TxStatus::from_bits_retain(0xa1);
+        assert_eq!(d.status_byte(), 0xa1, "unknown bits from the device are kept");
+        assert!(d.is_done());
     }
 }
 
-/// Bits of the legacy RX descriptor's STATUS field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RxStatus;
-
-impl RxStatus {
-    /// Descriptor done: the NIC has written a frame (or part of one) here.
-    pub const DD: u8 = 1 << 0;
-    /// End of packet: this descriptor holds the frame's last bytes.
-    pub const EOP: u8 = 1 << 1;
-    /// Ignore checksum indication.
-    pub const IXSM: u8 = 1 << 2;
+bitflags! {
+    /// Bits of the legacy RX descriptor's STATUS field.
+    #[repr(transparent)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct RxStatus: u8 {
+        /// Descriptor done: the NIC has written a frame (or part of one) here.
+        const DD = 1 << 0;
+        /// End of packet: this descriptor holds the frame's last bytes.
+        const EOP = 1 << 1;
+        /// Ignore checksum indication.
+        const IXSM = 1 << 2;
+    }
 }
 
-/// Bits of the legacy RX descriptor's ERRORS field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RxErrors;
+bitflags! {
+    /// Bits of the legacy RX descriptor's ERRORS field.
+    #[repr(transparent)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct RxErrors: u8 {
+        /// CRC or alignment error.
+        const CE = 1 << 0;
+        /// Symbol error.
+        const SE = 1 << 1;
+        /// Sequence error.
+        const SEQ = 1 << 2;
+        /// Carrier extension error.
+        const CXE = 1 << 4;
+        /// TCP/UDP checksum error (only if the NIC was asked to check it).
+        const TCPE = 1 << 5;
+        /// IPv4 header checksum error (only if the NIC was asked to check it).
+        const IPE = 1 << 6;
+        /// RX data error.
+        const RXE = 1 << 7;
+    }
+}
 
 impl RxErrors {
-    /// CRC or alignment error.
-    pub const CE: u8 = 1 << 0;
-    /// Symbol error.
-    pub const SE: u8 = 1 << 1;
-    /// Sequence error.
-    pub const SEQ: u8 = 1 << 2;
-    /// Carrier extension error.
-    pub const CXE: u8 = 1 << 4;
-    /// RX data error.
-    pub const RXE: u8 = 1 << 7;
-    /// The errors that make a frame unusable (TCP/IP checksum errors are not
-    /// among them: zcnic does not ask the NIC to check those).
-    pub const FRAME_ERRORS: u8 = Self::CE | Self::SE | Self::SEQ | Self::CXE | Self::RXE;
+    /// The errors that make a frame unusable (the TCP/IP checksum errors are
+    /// not among them: zcnic does not ask the NIC to check those). A plain
+    /// constant rather than a named flag, so `Debug` keeps naming the bits.
+    pub const FRAME_ERRORS: Self = Self::CE.union(Self::SE).union(Self::SEQ).union(Self::CXE).union(Self::RXE);
 }
 
 /// The legacy receive descriptor, 16 bytes. Software writes `buffer_addr`
@@ -237,15 +313,23 @@ pub struct LegacyRxDesc {
     pub length: u16,
     /// Packet checksum (unused by zcnic).
     pub csum: u16,
-    /// Status bits, see [`RxStatus`].
-    pub status: u8,
-    /// Error bits, see [`RxErrors`].
-    pub errors: u8,
+    /// Status bits written back by the NIC.
+    pub status: RxStatus,
+    /// Error bits written back by the NIC.
+    pub errors: RxErrors,
     /// VLAN tag (unused by zcnic).
     pub special: u16,
 }
 
 const _: () = assert!(core::mem::size_of::<LegacyRxDesc>() == 16);
+const _: () = assert!(core::mem::offset_of!(LegacyRxDesc, status) == 12);
+
+impl Descriptor for LegacyRxDesc {
+    const STATUS_OFFSET: usize = core::mem::offset_of!(LegacyRxDesc, status);
+    fn status_byte(&self) -> u8 {
+        self.status.bits()
+    }
+}
 
 impl LegacyRxDesc {
     /// A descriptor handing `buffer_addr` to the NIC, with every write-back field cleared.
@@ -265,5 +349,16 @@ mod rx_tests {
         assert_eq!(core::mem::offset_of!(LegacyRxDesc, status), 12);
         assert_eq!(core::mem::offset_of!(LegacyRxDesc, errors), 13);
         assert_eq!(core::mem::offset_of!(LegacyRxDesc, special), 14);
+        assert_eq!(LegacyRxDesc::STATUS_OFFSET, 12);
+    }
+
+    #[test]
+    fn rx_bits_match_the_manual() {
+        assert_eq!(core::mem::size_of::<RxStatus>(), 1);
+        assert_eq!(core::mem::size_of::<RxErrors>(), 1);
+        assert_eq!((RxStatus::DD | RxStatus::EOP).bits(), 0x03);
+        assert_eq!(RxErrors::FRAME_ERRORS.bits(), 0x97, "CE, SE, SEQ, CXE and RXE; not TCPE or IPE");
+        let d = LegacyRxDesc { status: RxStatus::from_bits_retain(0xff), ..LegacyRxDesc::empty(0x1000) };
+        assert_eq!(d.status_byte(), 0xff);
     }
 }

@@ -7,6 +7,12 @@
 //! That split lets every index rule (wrap-around, free count, batch cleanup) be
 //! tested exhaustively with no hardware at all.
 //!
+//! Descriptors the NIC writes back are read status first: the status byte on
+//! its own through [`DescriptorMemory::read_status`], and only once it shows
+//! DD (which the NIC writes last, vouching for the rest) an acquire fence and
+//! the whole descriptor. A whole-descriptor read is several loads in no fixed
+//! order, so it alone could pair a fresh DD with a stale length.
+//!
 //! Data path, TX: the driver writes a [`TxDesc`] per frame with
 //! [`TxRing::push`], closes the batch with [`TxRing::close_batch`] (which sets
 //! RS on the batch's last descriptor and returns the value for the TDT
@@ -27,7 +33,7 @@ pub mod memory;
 pub mod rx;
 pub mod tx;
 
-pub use desc::{LegacyRxDesc, RxErrors, RxStatus, TxCmd, TxDesc, TxStatus, TX_POPTS_IXSM, TX_POPTS_TXSM};
+pub use desc::{Descriptor, LegacyRxDesc, RxErrors, RxStatus, TxCmd, TxDesc, TxPopts, TxStatus};
 pub use memory::{DescriptorMemory, VecMemory};
 pub use rx::{RxCompletion, RxDrop, RxRing};
 pub use tx::{Reclaimed, RingSizeError, TxRing};

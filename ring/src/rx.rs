@@ -11,6 +11,12 @@
 //! spread over several descriptors (no EOP on the first) cannot happen with
 //! zcnic's configuration (2 KiB buffers, long frames off), so it is dropped
 //! whole: every descriptor up to and including the one with EOP.
+//!
+//! Reading order: the NIC writes the status byte with DD last, and DD vouches
+//! for the length and errors it wrote before. So the ring reads the status
+//! byte alone, and only once it shows DD does it fence and read the rest.
+
+use core::sync::atomic::{fence, Ordering};
 
 use crate::desc::{LegacyRxDesc, RxErrors, RxStatus};
 use crate::memory::DescriptorMemory;
@@ -102,7 +108,12 @@ impl RxRing {
     pub fn has_completed<M: DescriptorMemory<LegacyRxDesc>>(&self, mem: &M) -> bool {
         // The slot one behind the tail belongs to software and is never
         // inspected: after size - 1 completions the ring must be refilled.
-        self.to_refill < self.size - 1 && mem.read(usize::from(self.next_to_clean)).status & RxStatus::DD != 0
+        // Only the status byte is read: nothing else is looked at here, so no fence is needed.
+        self.to_refill < self.size - 1 && Self::status(mem, self.next_to_clean).contains(RxStatus::DD)
+    }
+
+    fn status<M: DescriptorMemory<LegacyRxDesc>>(mem: &M, slot: u16) -> RxStatus {
+        RxStatus::from_bits_retain(mem.read_status(usize::from(slot)))
     }
 
     /// Look at the next descriptor: `None` if the NIC has not completed it
@@ -113,19 +124,27 @@ impl RxRing {
             return None;
         }
         let slot = self.next_to_clean;
-        let desc = mem.read(usize::from(slot));
-        if desc.status & RxStatus::DD == 0 {
+        // The status byte alone first: the NIC writes DD last, so until DD
+        // shows, the length and errors may be from before the write-back.
+        let status = Self::status(mem, slot);
+        if !status.contains(RxStatus::DD) {
             return None;
         }
+        // DD seen: keep the loads of the rest after the status load (on
+        // weakly ordered CPUs they could otherwise be satisfied earlier, from
+        // before the write-back), then read the write-back DD vouches for.
+        fence(Ordering::Acquire);
+        let desc = mem.read(usize::from(slot));
         self.next_to_clean = (slot + 1) % self.size;
         self.to_refill += 1;
-        let eop = desc.status & RxStatus::EOP != 0;
+        // EOP comes from the same status byte as the DD that was checked.
+        let eop = status.contains(RxStatus::EOP);
         if self.discarding || !eop {
             // Drop every descriptor of a multi-descriptor frame, through its EOP.
             self.discarding = !eop;
             return Some(RxCompletion::Dropped { slot, reason: RxDrop::MultiDescriptor });
         }
-        if desc.errors & RxErrors::FRAME_ERRORS != 0 {
+        if desc.errors.intersects(RxErrors::FRAME_ERRORS) {
             return Some(RxCompletion::Dropped { slot, reason: RxDrop::FrameError });
         }
         if desc.length < MIN_RX_FRAME || desc.length > self.buffer_len {
@@ -165,6 +184,7 @@ impl RxRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::doubles::{assert_full_reads_follow_dd, Access, RecordingMemory};
     use crate::memory::VecMemory;
     use proptest::prelude::*;
 
@@ -182,12 +202,12 @@ mod tests {
 
     impl FakeNic {
         /// Write one completed descriptor; false if the NIC has no buffer (RDH == RDT).
-        fn receive(&mut self, mem: &mut VecMemory<LegacyRxDesc>, len: u16, status: u8, errors: u8) -> bool {
+        fn receive(&mut self, mem: &mut VecMemory<LegacyRxDesc>, len: u16, status: RxStatus, errors: RxErrors) -> bool {
             if self.head == self.tail {
                 return false;
             }
             let d = &mut mem.descs[usize::from(self.head)];
-            assert_eq!(d.status, 0, "the NIC was given a descriptor that was not cleared");
+            assert_eq!(d.status, RxStatus::empty(), "the NIC was given a descriptor that was not cleared");
             assert_eq!(d.buffer_addr, iova(self.head), "descriptor lost its buffer");
             d.length = len;
             d.status = status;
@@ -196,7 +216,7 @@ mod tests {
             true
         }
         fn good(&mut self, mem: &mut VecMemory<LegacyRxDesc>, len: u16) -> bool {
-            self.receive(mem, len, RxStatus::DD | RxStatus::EOP, 0)
+            self.receive(mem, len, RxStatus::DD | RxStatus::EOP, RxErrors::empty())
         }
     }
 
@@ -240,18 +260,19 @@ mod tests {
     fn bad_write_backs_are_dropped_with_a_reason_and_never_read_past_the_buffer() {
         let (mut ring, mut mem, mut nic) = setup(16);
         let dd_eop = RxStatus::DD | RxStatus::EOP;
-        nic.receive(&mut mem, 0, dd_eop, 0);
-        nic.receive(&mut mem, 13, dd_eop, 0);
-        nic.receive(&mut mem, BUF + 1, dd_eop, 0);
-        nic.receive(&mut mem, u16::MAX, dd_eop, 0);
+        let none = RxErrors::empty();
+        nic.receive(&mut mem, 0, dd_eop, none);
+        nic.receive(&mut mem, 13, dd_eop, none);
+        nic.receive(&mut mem, BUF + 1, dd_eop, none);
+        nic.receive(&mut mem, u16::MAX, dd_eop, none);
         nic.receive(&mut mem, 100, dd_eop, RxErrors::CE);
         nic.receive(&mut mem, 100, dd_eop, RxErrors::RXE);
         // A frame over three descriptors: dropped whole.
-        nic.receive(&mut mem, BUF, RxStatus::DD, 0);
-        nic.receive(&mut mem, BUF, RxStatus::DD, 0);
-        nic.receive(&mut mem, 10, dd_eop, 0);
+        nic.receive(&mut mem, BUF, RxStatus::DD, none);
+        nic.receive(&mut mem, BUF, RxStatus::DD, none);
+        nic.receive(&mut mem, 10, dd_eop, none);
         // Then a good one, which must still come through.
-        nic.receive(&mut mem, 200, dd_eop, 0);
+        nic.receive(&mut mem, 200, dd_eop, none);
         let got: Vec<_> = std::iter::from_fn(|| ring.next_completed(&mem)).collect();
         use RxCompletion::*;
         use RxDrop::*;
@@ -284,6 +305,94 @@ mod tests {
         assert!(!ring.has_completed(&mem));
     }
 
+    #[test]
+    fn the_status_byte_is_read_alone_first_and_the_rest_only_after_dd() {
+        let mut ring = RxRing::new(8, BUF).unwrap();
+        let mut mem = RecordingMemory::<LegacyRxDesc>::new(8);
+        let mut nic = FakeNic { head: 0, tail: ring.init(&mut mem, iova) };
+        mem.take_log();
+
+        assert_eq!(ring.next_completed(&mem), None);
+        assert!(!ring.has_completed(&mem));
+        assert_eq!(mem.take_log(), vec![Access::Status(0, 0), Access::Status(0, 0)], "no whole read without DD");
+
+        nic.good(&mut mem.inner, 60);
+        assert!(ring.has_completed(&mem));
+        assert_eq!(mem.take_log(), vec![Access::Status(0, 0x03)], "has_completed reads the status byte only");
+        assert_eq!(ring.next_completed(&mem), Some(RxCompletion::Frame { slot: 0, len: 60 }));
+        assert_eq!(mem.take_log(), vec![Access::Status(0, 0x03), Access::Full(0)]);
+    }
+
+    /// DMA memory as a weakly ordered CPU may see it while the NIC writes
+    /// descriptor 0 back: the write-back becomes visible at access number
+    /// `lands_at`, and a whole-descriptor read is several loads, of which the
+    /// length and errors may be satisfied one access earlier than the status
+    /// byte. A status byte read alone is one load and never torn.
+    struct LandingWriteBack {
+        before: LegacyRxDesc,
+        after: LegacyRxDesc,
+        lands_at: usize,
+        clock: std::cell::Cell<usize>,
+    }
+
+    impl LandingWriteBack {
+        fn tick(&self) -> usize {
+            let now = self.clock.get();
+            self.clock.set(now + 1);
+            now
+        }
+        fn as_of(&self, index: usize, time: usize) -> LegacyRxDesc {
+            assert!(index < 8);
+            if index == 0 && time >= self.lands_at {
+                self.after
+            } else {
+                self.before
+            }
+        }
+    }
+
+    impl DescriptorMemory<LegacyRxDesc> for LandingWriteBack {
+        fn len(&self) -> usize {
+            8
+        }
+        fn read(&self, index: usize) -> LegacyRxDesc {
+            let now = self.tick();
+            let earlier = self.as_of(index, now.saturating_sub(1));
+            LegacyRxDesc { length: earlier.length, errors: earlier.errors, ..self.as_of(index, now) }
+        }
+        fn read_status(&self, index: usize) -> u8 {
+            self.as_of(index, self.tick()).status.bits()
+        }
+        fn write(&mut self, _: usize, _: LegacyRxDesc) {
+            unreachable!("polling never writes");
+        }
+    }
+
+    #[test]
+    fn a_write_back_landing_mid_poll_is_never_seen_half_done() {
+        // Deciding on DD from a whole-descriptor read fails this test: it
+        // pairs a fresh DD with the stale length 0 and drops a good frame.
+        for lands_at in 0..6 {
+            let mem = LandingWriteBack {
+                before: LegacyRxDesc::empty(iova(0)),
+                after: LegacyRxDesc {
+                    length: 60,
+                    status: RxStatus::DD | RxStatus::EOP,
+                    ..LegacyRxDesc::empty(iova(0))
+                },
+                lands_at,
+                clock: std::cell::Cell::new(0),
+            };
+            let mut ring = RxRing::new(8, BUF).unwrap();
+            let first = (0..10).find_map(|_| ring.next_completed(&mem));
+            assert_eq!(
+                first,
+                Some(RxCompletion::Frame { slot: 0, len: 60 }),
+                "write-back landing at access {lands_at}"
+            );
+        }
+    }
+
     proptest! {
         /// Whatever the mix of arrivals, processing and refills: every frame
         /// the fake NIC wrote is seen exactly once and in order, the tail
@@ -295,7 +404,9 @@ mod tests {
             ops in proptest::collection::vec((0u8..3, 0u16..3000, 0u8..4), 1..400),
         ) {
             let size = eighths * 8;
-            let (mut ring, mut mem, mut nic) = setup(size);
+            let (mut ring, vec_mem, mut nic) = setup(size);
+            // The same memory, logging accesses: every whole read must follow a DD.
+            let mut mem = RecordingMemory::wrap(vec_mem);
             let mut written: Vec<u16> = Vec::new();
             let mut seen: Vec<u16> = Vec::new();
             let mut next_len_id = 0u16;
@@ -305,13 +416,13 @@ mod tests {
                         for _ in 0..n {
                             // Tag good frames by a length in 14..=2048 that encodes their order.
                             let l = 14 + (next_len_id % 2000);
-                            if nic.good(&mut mem, l) { written.push(l); next_len_id += 1; }
+                            if nic.good(&mut mem.inner, l) { written.push(l); next_len_id += 1; }
                         }
                     }
                     1 => {
                         // A corrupt write-back: dropped, not counted as written.
                         let bad_len = if len > BUF { len } else { 5 };
-                        nic.receive(&mut mem, bad_len, RxStatus::DD | RxStatus::EOP, 0);
+                        nic.receive(&mut mem.inner, bad_len, RxStatus::DD | RxStatus::EOP, RxErrors::empty());
                     }
                     _ => {
                         while let Some(c) = ring.next_completed(&mem) {
@@ -332,6 +443,7 @@ mod tests {
                 if let RxCompletion::Frame { len, .. } = c { seen.push(len); }
             }
             prop_assert_eq!(seen, written);
+            assert_full_reads_follow_dd(&mem.take_log());
         }
     }
 }
@@ -369,8 +481,8 @@ mod fuzz {
                 for (slot_sel, status, errors, length) in writes {
                     let slot = usize::from(slot_sel % size);
                     let d = &mut mem.descs[slot];
-                    d.status = status;
-                    d.errors = errors;
+                    d.status = RxStatus::from_bits_retain(status);
+                    d.errors = RxErrors::from_bits_retain(errors);
                     d.length = length;
                     d.csum = slot_sel;
                 }
@@ -387,7 +499,7 @@ mod fuzz {
                             prop_assert!(slot < size);
                             prop_assert!(len >= MIN_RX_FRAME && len <= buffer_len, "len {} escapes a {}-byte buffer", len, buffer_len);
                             let d = mem.descs[usize::from(slot)];
-                            prop_assert!(d.status & RxStatus::DD != 0 && d.status & RxStatus::EOP != 0);
+                            prop_assert!(d.status.contains(RxStatus::DD | RxStatus::EOP));
                         }
                         RxCompletion::Dropped { slot, .. } => prop_assert!(slot < size),
                     }
@@ -397,7 +509,7 @@ mod fuzz {
                     prop_assert!(t < size);
                     // The new tail is the last refilled slot: clean, with its own buffer.
                     let d = mem.descs[usize::from(t)];
-                    prop_assert_eq!(d.status, 0);
+                    prop_assert_eq!(d.status, RxStatus::empty());
                     prop_assert_eq!(d.buffer_addr, iova(t));
                 }
                 prop_assert!(ring.pending_refill() == 0);

@@ -16,7 +16,9 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::desc::{TxCmd, TxDesc};
+use core::sync::atomic::{fence, Ordering};
+
+use crate::desc::{TxCmd, TxDesc, TxStatus};
 use crate::memory::DescriptorMemory;
 
 /// Smallest ring zcnic accepts: TDLEN must be a multiple of 128 bytes (8 descriptors).
@@ -133,8 +135,8 @@ impl TxRing {
             return None;
         }
         let slot = self.next_to_use;
-        desc.cmd &= !TxCmd::RS;
-        desc.status = 0;
+        desc.cmd.remove(TxCmd::RS);
+        desc.status = TxStatus::empty();
         mem.write(usize::from(slot), desc);
         self.next_to_use = self.wrap(u32::from(slot) + 1);
         self.in_use += 1;
@@ -151,11 +153,11 @@ impl TxRing {
         }
         let last = self.wrap(u32::from(self.next_to_use) + u32::from(self.size) - 1);
         let mut desc = mem.read(usize::from(last));
-        desc.cmd |= TxCmd::RS;
+        desc.cmd.insert(TxCmd::RS);
         // The NIC does not own this slot yet, so any DD in it is stray (an
         // untrusted device may write anywhere in the ring): clear it, or
         // reclaim would free the batch before it was sent.
-        desc.status = 0;
+        desc.status = TxStatus::empty();
         mem.write(usize::from(last), desc);
         self.batch_ends.push_back(last);
         self.unposted = 0;
@@ -164,12 +166,14 @@ impl TxRing {
 
     /// Give back every batch whose last descriptor the NIC has marked DD,
     /// oldest first, stopping at the first batch not yet done. Only batch
-    /// ends are read; a DD the NIC wrote anywhere else is never consulted.
+    /// ends are read, and of them only the status byte; a DD the NIC wrote
+    /// anywhere else is never consulted.
     pub fn reclaim<M: DescriptorMemory<TxDesc>>(&mut self, mem: &M) -> Reclaimed {
         let first = self.next_to_clean;
         let mut count: u16 = 0;
         while let Some(&end) = self.batch_ends.front() {
-            if !mem.read(usize::from(end)).is_done() {
+            // Only DD matters here, and a one-byte read of it cannot be torn.
+            if !TxStatus::from_bits_retain(mem.read_status(usize::from(end))).contains(TxStatus::DD) {
                 break;
             }
             let batch_len = self.wrap(u32::from(end) + u32::from(self.size) - u32::from(self.next_to_clean)) + 1;
@@ -177,6 +181,12 @@ impl TxRing {
             self.in_use -= batch_len;
             count += batch_len;
             self.batch_ends.pop_front();
+        }
+        if count > 0 {
+            // DD says the NIC is done with these slots' descriptors and
+            // buffers. The caller reuses both next: keep those accesses after
+            // the status loads that vouched for them.
+            fence(Ordering::Acquire);
         }
         Reclaimed { first, count }
     }
@@ -198,7 +208,7 @@ impl TxRing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desc::TxStatus;
+    use crate::memory::doubles::{Access, RecordingMemory};
     use crate::memory::VecMemory;
     use proptest::prelude::*;
 
@@ -227,7 +237,7 @@ mod tests {
             while self.head != self.tail && n < max {
                 let d = &mut mem.descs[usize::from(self.head)];
                 self.processed.push(d.buffer_addr);
-                if d.cmd & TxCmd::RS != 0 {
+                if d.cmd.contains(TxCmd::RS) {
                     d.status |= TxStatus::DD;
                 }
                 self.head = (self.head + 1) % size;
@@ -269,7 +279,7 @@ mod tests {
             ring.push(&mut mem, frame(i)).unwrap();
         }
         assert_eq!(ring.close_batch(&mut mem), Some(5));
-        let rs: Vec<usize> = (0..16).filter(|&i| mem.descs[i].cmd & TxCmd::RS != 0).collect();
+        let rs: Vec<usize> = (0..16).filter(|&i| mem.descs[i].cmd.contains(TxCmd::RS)).collect();
         assert_eq!(rs, vec![4]);
         // A second doorbell with nothing new is not needed.
         assert_eq!(ring.close_batch(&mut mem), None);
@@ -291,6 +301,22 @@ mod tests {
         assert_eq!(ring.reclaim(&mem), Reclaimed { first: 0, count: 3 });
         assert!(ring.is_idle());
         assert_eq!(ring.free(), 7);
+    }
+
+    #[test]
+    fn reclaim_reads_only_the_status_byte_of_batch_ends() {
+        let mut mem = RecordingMemory::<TxDesc>::new(8);
+        let mut ring = TxRing::new(8).unwrap();
+        for i in 0..3 {
+            ring.push(&mut mem, frame(i)).unwrap();
+        }
+        ring.close_batch(&mut mem).unwrap();
+        mem.take_log();
+        assert_eq!(ring.reclaim(&mem).count, 0);
+        assert_eq!(mem.take_log(), vec![Access::Status(2, 0)]);
+        mem.inner.descs[2].status |= TxStatus::DD;
+        assert_eq!(ring.reclaim(&mem), Reclaimed { first: 0, count: 3 });
+        assert_eq!(mem.take_log(), vec![Access::Status(2, 0x01)], "no whole-descriptor read, no other slot");
     }
 
     #[test]
@@ -403,7 +429,7 @@ mod tests {
                         // the device's word is all we have) must not free
                         // anything early.
                         let i = usize::from(i) % usize::from(size);
-                        if mem.descs[i].cmd & TxCmd::RS == 0 {
+                        if !mem.descs[i].cmd.contains(TxCmd::RS) {
                             mem.descs[i].status |= TxStatus::DD;
                         }
                     }
@@ -451,7 +477,7 @@ mod fuzz {
                 match kind {
                     0 => { let _ = ring.push(&mut mem, TxDesc::single_buffer_frame(0x1000, 60)); }
                     1 => { let _ = ring.close_batch(&mut mem); }
-                    2 => { mem.descs[usize::from(a % size)].status = b as u8; }
+                    2 => { mem.descs[usize::from(a % size)].status = TxStatus::from_bits_retain(b as u8); }
                     _ => {
                         let r = ring.reclaim(&mem);
                         prop_assert!(r.count < size);
