@@ -6,27 +6,25 @@
 //! headers per datagram and the descriptors. Checksums are the NIC's job.
 //!
 //! ```text
-//! cargo run --release --example file-send -- 0000:00:02.0 big.iso 10.0.0.1 10.0.0.2:9000
+//! cargo run --release --example file-send -- 0000:00:02.0 big.iso 10.0.0.1:47000 10.0.0.2:9000
 //! ```
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use zcnic_driver::net::udp::UdpFlow;
-use zcnic_driver::pci::binding::{self, StateDir};
+use zcnic_driver::binding::{resolve_nic, StateDir};
 use zcnic_driver::pci::sysfs::Sysfs;
-use zcnic_driver::{FileSendConfig, FileSource, Nic, NicConfig};
+use zcnic_driver::{resolve_mac, FileSend, FileSource, Nic, NicConfig, UdpFlow};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, pci, file, src, dst] = args.as_slice() else {
-        return Err("usage: file-send <PCI address> <file> <our IPv4> <destination IPv4:port>".into());
+        return Err("usage: file-send <PCI address> <file> <our IPv4:port> <destination IPv4:port>".into());
     };
-    let (src, dst): (Ipv4Addr, SocketAddrV4) = (src.parse()?, dst.parse()?);
+    let (src, dst): (SocketAddrV4, SocketAddrV4) = (src.parse()?, dst.parse()?);
     // A PCI address, or the interface name the NIC had before `zcnic bind`.
-    let pci = binding::resolve_nic(pci, &Sysfs::default(), &StateDir::default())?;
+    let pci = resolve_nic(pci, &Sysfs::default(), &StateDir::default())?;
 
     // 1. The file: checked to be a regular, readable file before anything is sent.
     let source = FileSource::open(Path::new(file))?;
@@ -35,20 +33,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut nic = Nic::open(&pci, &NicConfig::default())?;
 
     // 3. Who to send to: ARP for the destination's MAC.
-    let dst_mac = nic.resolve_mac(src, *dst.ip(), 3, Duration::from_secs(1))?;
-    let flow =
-        UdpFlow { src_mac: nic.mac(), dst_mac, src_ip: src, dst_ip: *dst.ip(), src_port: 47000, dst_port: dst.port() };
+    let dst_mac = resolve_mac(&mut nic, *src.ip(), *dst.ip(), 3, Duration::from_secs(1))?;
+    let flow = UdpFlow::new(nic.mac(), src, dst_mac, dst);
 
     // 4. Send: windows of the file are pinned, sent and released in turn.
-    let never = AtomicBool::new(false);
-    let report = nic.send_file(&source, &flow, &FileSendConfig::default(), &never, &mut |_| {})?;
+    let report = FileSend::new(&source, flow).send(&mut nic)?;
 
     println!(
-        "{} bytes in {} datagrams, {:.3} s; payload bytes copied by the CPU: {}",
+        "{} bytes in {} datagrams, {:.3} s; header bytes written by the CPU: {}",
         report.bytes_sent,
         report.datagrams,
         report.elapsed.as_secs_f64(),
-        report.payload_bytes_copied
+        report.header_bytes_written
     );
     Ok(())
     // Dropping `nic` stops its DMA before its memory is released.

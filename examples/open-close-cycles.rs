@@ -8,22 +8,18 @@
 //! open-close-cycles --pci 0000:00:02.0 --file /tmp/f --cycles 50
 //! ```
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
-use zcnic_driver::net::udp::UdpFlow;
-use zcnic_driver::pci::binding::{self, StateDir};
-use zcnic_driver::pci::sysfs::Sysfs;
-use zcnic_driver::{FileSendConfig, FileSource, MacAddress, Nic, NicConfig};
+use zcnic::args::NicArg;
+use zcnic_driver::{FileSend, FileSource, MacAddress, Nic, NicConfig, UdpFlow};
 
 /// Open, send, close a NIC N times and report what the process holds after each cycle.
 #[derive(Parser, Debug)]
 struct Args {
-    /// The NIC (PCI address or remembered interface name)
-    #[arg(long, value_parser = binding::check_nic_arg)]
-    pci: String,
+    #[command(flatten)]
+    nic: NicArg,
     /// The file to send each cycle
     #[arg(long)]
     file: PathBuf,
@@ -44,7 +40,7 @@ fn status_kb(field: &str) -> u64 {
 
 fn holdings() -> String {
     let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
-    let (maps, bytes) = zcnic_driver::dma::live_mappings();
+    let (maps, bytes) = zcnic_driver::live_dma_mappings();
     format!(
         "locked_kb={} pinned_kb={} fds={fds} dma_mappings={maps} dma_bytes={bytes}",
         status_kb("VmLck:"),
@@ -54,21 +50,18 @@ fn holdings() -> String {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let pci = binding::resolve_nic(&args.pci, &Sysfs::default(), &StateDir::default())?;
+    let pci = args.nic.resolve()?;
     println!("before: {}", holdings());
-    let never = AtomicBool::new(false);
     for cycle in 1..=args.cycles {
         let source = FileSource::open(&args.file)?;
         let mut nic = Nic::open(&pci, &NicConfig::default())?;
-        let flow = UdpFlow {
-            src_mac: nic.mac(),
-            dst_mac: MacAddress([0x02, 0, 0, 0, 0, 0x01]),
-            src_ip: Ipv4Addr::new(10, 0, 0, 1),
-            dst_ip: Ipv4Addr::new(10, 0, 0, 9),
-            src_port: 47000,
-            dst_port: 9,
-        };
-        let report = nic.send_file(&source, &flow, &FileSendConfig::default(), &never, &mut |_| {})?;
+        let flow = UdpFlow::new(
+            nic.mac(),
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 47000),
+            MacAddress([0x02, 0, 0, 0, 0, 0x01]),
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 9), 9),
+        );
+        let report = FileSend::new(&source, flow).send(&mut nic)?;
         if cycle == 1 {
             println!("while open: {}", holdings());
         }

@@ -6,15 +6,8 @@
 //! EtherType 0x88B5 (IEEE "local experimental"). Then it waits until the NIC
 //! has completed every frame and prints the rate.
 //!
-//! Frame `seq` (counting from 0) is laid out as:
-//!
-//! | bytes        | content                                   |
-//! |--------------|-------------------------------------------|
-//! | 0..6         | ff:ff:ff:ff:ff:ff (or `--dst-mac`)        |
-//! | 6..12        | the NIC's MAC                             |
-//! | 12..14       | 0x88 0xb5                                 |
-//! | 14..22       | `seq` as a big-endian u64                 |
-//! | 22..size     | byte at offset `k` is `(k + seq) mod 256` |
+//! The frames are laid out as `zcnic::packet_send` documents (a sequence
+//! number and a byte pattern that `zcnic verify-capture` checks).
 //!
 //! ```text
 //! cargo run --release --example packet-send -- --pci 0000:00:02.0 --count 1000 --size 1514
@@ -25,20 +18,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use zcnic_driver::pci::binding::{self, StateDir};
-use zcnic_driver::pci::sysfs::Sysfs;
+use zcnic::args::NicArg;
+use zcnic::packet_send;
 use zcnic_driver::{MacAddress, Nic, NicConfig};
-
-const ETHERTYPE_LOCAL_EXPERIMENTAL: [u8; 2] = [0x88, 0xb5];
 
 /// Send numbered broadcast frames through an e1000/e1000e driven by zcnic.
 #[derive(Parser, Debug)]
 #[command(version, after_help = "Example:\n  packet-send --pci 0000:00:02.0 --count 1000 --size 1514")]
 struct Args {
-    /// The NIC, bound to vfio-pci: its PCI address (e.g. 0000:00:02.0 or 00:02.0),
-    /// or the interface name it had before `zcnic bind`
-    #[arg(long, value_name = "BDF|IFACE", value_parser = binding::check_nic_arg)]
-    pci: String,
+    #[command(flatten)]
+    nic: NicArg,
 
     /// Number of frames to send
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -61,24 +50,12 @@ struct Args {
     batch: u16,
 }
 
-/// Write frame `seq` of `size` bytes into `buf`.
-fn build_frame(buf: &mut [u8], dst: MacAddress, src: MacAddress, seq: u64, size: usize) {
-    let frame = &mut buf[..size];
-    frame[0..6].copy_from_slice(&dst.0);
-    frame[6..12].copy_from_slice(&src.0);
-    frame[12..14].copy_from_slice(&ETHERTYPE_LOCAL_EXPERIMENTAL);
-    frame[14..22].copy_from_slice(&seq.to_be_bytes());
-    for (k, byte) in frame.iter_mut().enumerate().skip(22) {
-        *byte = (k as u64).wrapping_add(seq) as u8;
-    }
-}
-
 fn run(args: &Args) -> anyhow::Result<()> {
-    let pci = binding::resolve_nic(&args.pci, &Sysfs::default(), &StateDir::default())?;
+    let pci = args.nic.resolve()?;
     let mut nic =
         Nic::open(&pci, &NicConfig::default()).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
     let (src, size, stall) = (nic.mac(), usize::from(args.size), Duration::from_secs(5));
-    eprintln!("{}: {} ({}), MAC {src}", args.pci, nic.model().name, nic.model().family);
+    eprintln!("{}: {} ({}), MAC {src}", args.nic.pci, nic.model().name, nic.model().family);
 
     let start = Instant::now();
     let mut seq = 0u64;
@@ -86,15 +63,15 @@ fn run(args: &Args) -> anyhow::Result<()> {
         if nic.wait_tx_room(stall)? == 0 {
             continue;
         }
-        let mut batch = nic.tx_batch();
+        let mut batch = nic.tx_batch()?;
         let n = (batch.room() as u64).min(u64::from(args.batch)).min(args.count - seq);
         for _ in 0..n {
             let buf = batch.frame_buffer().context("TX ring full inside a batch")?;
-            build_frame(buf, args.dst_mac, src, seq, size);
+            packet_send::write_frame(buf, args.dst_mac, src, seq, size);
             batch.push(size)?;
             seq += 1;
         }
-        batch.send();
+        batch.send()?;
     }
     nic.wait_tx_done(stall)?;
     let secs = start.elapsed().as_secs_f64();
@@ -125,7 +102,7 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("packet-send: error: {e:#}");
+            eprintln!("packet-send: error: {}", zcnic::hints::explain(&e));
             ExitCode::FAILURE
         }
     }

@@ -3,7 +3,6 @@
 mod nics;
 mod recv;
 mod send;
-mod signals;
 mod usage;
 mod verify;
 
@@ -12,7 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
-use zcnic_driver::pci::binding::check_nic_arg;
+use zcnic::args::NicArg;
+use zcnic_driver::binding::check_nic_arg;
 use zcnic_driver::{MacAddress, Nic, NicConfig};
 
 const EXAMPLES: &str = "\
@@ -67,9 +67,8 @@ enum Command {
     Recv(recv::RecvArgs),
     /// Open a NIC bound to vfio-pci, bring it up, print what it is, stop it
     Info {
-        /// PCI address, or the interface name it had
-        #[arg(long, visible_alias = "nic", value_name = "BDF|IFACE", value_parser = check_nic_arg)]
-        pci: String,
+        #[command(flatten)]
+        nic: NicArg,
     },
     /// Check that a capture holds every frame packet-send sent, in order, byte for byte
     VerifyCapture {
@@ -100,8 +99,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unbind { nic } => nics::unbind(&nic).map(|()| ExitCode::SUCCESS),
         Command::Send(args) => send::run(&args),
         Command::Recv(args) => recv::run(&args),
-        Command::Info { pci } => {
-            let pci = nics::resolve(&pci)?;
+        Command::Info { nic } => {
+            let pci = nic.resolve()?;
             let nic =
                 Nic::open(&pci, &NicConfig::default()).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
             let m = nic.model();
@@ -135,7 +134,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("zcnic: error: {e:#}");
+            eprintln!("zcnic: error: {}", zcnic::hints::explain(&e));
             ExitCode::FAILURE
         }
     }

@@ -1,19 +1,13 @@
 //! `zcnic list`, `zcnic bind`, `zcnic unbind`: find a NIC, hand it to
 //! vfio-pci, give it back. The decisions live in the driver crate
-//! (`zcnic_driver::pci::binding`); this is what the user sees of them.
+//! (`zcnic_driver::binding`); this is what the user sees of them.
 
 use std::ffi::CString;
 
 use anyhow::Context;
 use serde_json::json;
-use zcnic_driver::pci::binding::{self, BindDecision, DeviceFacts, StateDir, SystemAddresses, UnbindOutcome};
+use zcnic_driver::binding::{self, BindDecision, DeviceFacts, StateDir, SystemAddresses, UnbindOutcome};
 use zcnic_driver::pci::sysfs::Sysfs;
-use zcnic_driver::PciAddress;
-
-/// Turn a NIC argument (PCI address or interface name) into an address.
-pub fn resolve(arg: &str) -> anyhow::Result<PciAddress> {
-    Ok(binding::resolve_nic(arg, &Sysfs::default(), &StateDir::default())?)
-}
 
 fn names(vendor: u16, device: u16) -> (String, String) {
     match pci_ids::Device::from_vid_pid(vendor, device) {
@@ -132,12 +126,7 @@ pub fn bind(nic: &str, force: bool) -> anyhow::Result<()> {
     let state = StateDir::default();
     let addr = binding::resolve_nic(nic, &sysfs, &state)?;
     let facts = binding::gather(&sysfs, &SystemAddresses, &addr)?;
-    let decision = binding::check_bind(&facts, force).map_err(|e| match e {
-        zcnic_driver::Error::UnsupportedDevice { .. } | zcnic_driver::Error::NotANetworkDevice { .. } => {
-            anyhow::anyhow!("{e} (`zcnic bind --force` takes it anyway)")
-        }
-        other => other.into(),
-    })?;
+    let decision = binding::check_bind(&facts, force)?;
     match decision {
         BindDecision::AlreadyBound => {
             println!("{addr} is already bound to vfio-pci; nothing to do");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::DataLink;
+use zcnic::args::NicArg;
 use zcnic_driver::{Nic, NicConfig};
 
 use crate::usage::CpuTime;
@@ -16,9 +17,8 @@ use crate::usage::CpuTime;
 /// Options of `zcnic recv`.
 #[derive(clap::Args, Debug)]
 pub struct RecvArgs {
-    /// The NIC, bound to vfio-pci: PCI address (e.g. 0000:00:03.0) or the interface name it had
-    #[arg(long, visible_alias = "nic", value_name = "BDF|IFACE", value_parser = zcnic_driver::pci::binding::check_nic_arg)]
-    pub pci: String,
+    #[command(flatten)]
+    pub nic: NicArg,
 
     /// Stop after this many frames (default: no limit)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -77,8 +77,10 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<std::process::ExitCode> {
         None => None,
     };
     let config = NicConfig { promiscuous: args.promisc, rx_ring_size: args.rx_ring, ..NicConfig::default() };
-    let pci = crate::nics::resolve(&args.pci)?;
+    let stop = zcnic::signals::install();
+    let pci = args.nic.resolve()?;
     let mut nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
+    nic.set_stop_flag(stop.clone());
     eprintln!(
         "{}: {} ({}), MAC {}, interrupts via {:?}: listening",
         pci,
@@ -94,10 +96,9 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<std::process::ExitCode> {
     let mut last_frame = Instant::now();
     let mut received = 0u64;
     let mut write_error = None;
-    crate::signals::install();
     let mut interrupted = false;
     while received < limit {
-        if crate::signals::STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        if stop.is_set() {
             interrupted = true;
             break;
         }
@@ -105,9 +106,14 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<std::process::ExitCode> {
         if waited >= silence {
             break;
         }
-        // Wait in slices, so that SIGINT/SIGTERM are noticed within a quarter second.
-        if !nic.wait_rx((silence - waited).min(Duration::from_millis(250)))? {
-            continue;
+        match nic.wait_rx(silence - waited) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(zcnic_driver::Error::Stopped) => {
+                interrupted = true;
+                break;
+            }
+            Err(e) => return Err(e.into()),
         }
         let max = usize::try_from(limit - received).unwrap_or(usize::MAX).min(256);
         let n = nic.rx_burst(max, |frame| {

@@ -4,23 +4,23 @@ use std::io::IsTerminal;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use zcnic_driver::net::udp::UdpFlow;
-use zcnic_driver::{FileSendConfig, FileSource, MacAddress, Nic, NicConfig};
+use zcnic::args::NicArg;
+use zcnic::signals;
+use zcnic_driver::{
+    resolve_mac, FileSend, FileSendConfig, FileSendReport, FileSource, MacAddress, Nic, NicConfig, UdpFlow,
+};
 
-use crate::signals;
 use crate::usage::CpuTime;
 
 /// Options of `zcnic send`.
 #[derive(clap::Args, Debug)]
 pub struct SendArgs {
-    /// The NIC, bound to vfio-pci: PCI address (e.g. 0000:00:02.0) or the interface name it had
-    #[arg(long, visible_alias = "nic", value_name = "BDF|IFACE", value_parser = zcnic_driver::pci::binding::check_nic_arg)]
-    pub pci: String,
+    #[command(flatten)]
+    pub nic: NicArg,
 
     /// The file to send
     #[arg(long, value_name = "PATH")]
@@ -87,22 +87,16 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
         println!("{} is empty: nothing to send", args.file.display());
         return Ok(ExitCode::SUCCESS);
     }
-    signals::install();
-    let pci = crate::nics::resolve(&args.pci)?;
+    let stop = signals::install();
+    let pci = args.nic.resolve()?;
     let mut nic =
         Nic::open(&pci, &NicConfig::default()).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
+    nic.set_stop_flag(stop.clone());
     let dst_mac = match args.dst_mac {
         Some(mac) => mac,
-        None => nic.resolve_mac(args.src, *args.dst.ip(), 3, Duration::from_secs(1))?,
+        None => resolve_mac(&mut nic, args.src, *args.dst.ip(), 3, Duration::from_secs(1))?,
     };
-    let flow = UdpFlow {
-        src_mac: nic.mac(),
-        dst_mac,
-        src_ip: args.src,
-        dst_ip: *args.dst.ip(),
-        src_port: args.src_port,
-        dst_port: args.dst.port(),
-    };
+    let flow = UdpFlow::new(nic.mac(), SocketAddrV4::new(args.src, args.src_port), dst_mac, args.dst);
     let config = FileSendConfig {
         window_bytes: args.window << 20,
         rate_mbit: args.rate,
@@ -123,11 +117,33 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
         ProgressBar::hidden()
     };
     let cpu_before = CpuTime::now();
-    let result = nic.send_file(&source, &flow, &config, &signals::STOP, &mut |done| bar.set_position(done));
+    let result = FileSend::new(&source, flow)
+        .config(config)
+        .stop_flag(&stop)
+        .on_progress(|done| bar.set_position(done))
+        .send(&mut nic);
     bar.finish_and_clear();
     let cpu = CpuTime::now().since(&cpu_before);
-    let report = result?;
+    let report = match result {
+        Err(zcnic_driver::Error::Stopped) => {
+            eprintln!("zcnic: interrupted while waiting; the NIC is stopped");
+            return Ok(ExitCode::from(130));
+        }
+        other => other?,
+    };
+    print_summary(args, &report, dst_mac, &cpu);
+    if report.interrupted || signals::stopping() {
+        eprintln!(
+            "zcnic: interrupted: stopped after {} of {} bytes; the NIC is stopped",
+            report.bytes_sent, report.file_len
+        );
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
+/// The summary: each figure says where it comes from.
+fn print_summary(args: &SendArgs, report: &FileSendReport, dst_mac: MacAddress, cpu: &CpuTime) {
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     println!(
         "sent {} of {} bytes of {} in {} datagrams to {} ({dst_mac}) in {secs:.3} s: {:.2} MB/s, {:.0} frames/s",
@@ -140,21 +156,30 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
         report.datagrams as f64 / secs
     );
     println!(
-        "payload bytes copied by the CPU: {}; header bytes written: {}; doorbells: {}; interrupts: {}; \
-         context switches: {} voluntary, {} involuntary",
-        report.payload_bytes_copied,
-        report.header_bytes_written,
-        report.doorbells,
-        report.interrupts,
-        cpu.voluntary_switches,
-        cpu.involuntary_switches
+        "payload touched by the CPU: none (enforced: the file's pages were mapped PROT_NONE in this process while the NIC read them)"
+    );
+    match &report.process_io {
+        Some(io) => println!(
+            "measured by the kernel during the send: {} bytes read through system calls, {} bytes fetched from storage, \
+             {} minor and {} major page faults",
+            io.bytes_read_by_syscalls,
+            io.bytes_fetched_from_storage.map_or_else(|| "unknown".to_string(), |b| b.to_string()),
+            io.minor_faults,
+            io.major_faults
+        ),
+        None => println!("measured by the kernel during the send: unavailable (/proc/self/io cannot be read)"),
+    }
+    println!(
+        "counted by the driver: {} header bytes written, {} doorbells, {} interrupts; \
+         file pinned in {} windows, at most {} bytes at a time",
+        report.header_bytes_written, report.doorbells, report.interrupts, report.windows, report.max_pinned_bytes
     );
     println!(
-        "file pinned for DMA in {} windows, at most {} bytes at a time; cpu: user {:.3} s, system {:.3} s",
-        report.windows,
-        report.max_pinned_bytes,
+        "measured by getrusage: cpu user {:.3} s, system {:.3} s; context switches {} voluntary, {} involuntary",
         cpu.user.as_secs_f64(),
-        cpu.system.as_secs_f64()
+        cpu.system.as_secs_f64(),
+        cpu.voluntary_switches,
+        cpu.involuntary_switches
     );
     if report.recoveries > 0 {
         println!(
@@ -165,38 +190,25 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
     if report.link_outages > 0 {
         println!("the link went down {} time(s) during the send; the sender waited and resumed", report.link_outages);
     }
-    let pacing = if report.pacing_sleeps > 0 {
-        format!(", of which {} are sleeps to hold --rate", report.pacing_sleeps)
-    } else {
-        String::new()
-    };
-    println!(
-        "syscalls made by the driver during the send: {} ({:.4} per datagram){pacing}",
-        report.syscalls,
-        report.syscalls as f64 / report.datagrams.max(1) as f64
-    );
+    if report.pacing_sleeps > 0 {
+        println!("{} sleeps to hold --rate", report.pacing_sleeps);
+    }
     if args.kv {
+        let io = report.process_io.unwrap_or_default();
         println!(
-            "bench-result method=zcnic wall_s={secs:.6} user_s={:.6} sys_s={:.6} vcsw={} ivcsw={} syscalls={} \
-             frames={} bytes={} payload_bytes_copied={} interrupts={} doorbells={}",
+            "bench-result method=zcnic wall_s={secs:.6} user_s={:.6} sys_s={:.6} vcsw={} ivcsw={} \
+             frames={} bytes={} rchar={} minflt={} majflt={} interrupts={} doorbells={}",
             cpu.user.as_secs_f64(),
             cpu.system.as_secs_f64(),
             cpu.voluntary_switches,
             cpu.involuntary_switches,
-            report.syscalls,
             report.datagrams,
             report.bytes_sent,
-            report.payload_bytes_copied,
+            io.bytes_read_by_syscalls,
+            io.minor_faults,
+            io.major_faults,
             report.interrupts,
             report.doorbells
         );
     }
-    if report.interrupted || signals::STOP.load(Ordering::SeqCst) {
-        eprintln!(
-            "zcnic: interrupted: stopped after {} of {} bytes; the NIC is stopped",
-            report.bytes_sent, report.file_len
-        );
-        return Ok(ExitCode::from(130));
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,22 +1,29 @@
-//! SIGINT and SIGTERM set a flag instead of killing the process, so a send
-//! can stop cleanly: queued frames complete, the NIC is stopped, a summary is
-//! printed.
+//! SIGINT and SIGTERM set a stop flag instead of killing the process, so a
+//! send or a receive stops cleanly: queued frames complete, the NIC is
+//! stopped, a summary is printed. Every wait in the driver honours the flag
+//! within 200 ms.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
-/// Set by SIGINT or SIGTERM.
-pub static STOP: AtomicBool = AtomicBool::new(false);
+use zcnic_driver::StopFlag;
+
+static STOP: OnceLock<StopFlag> = OnceLock::new();
 
 extern "C" fn on_signal(_: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    STOP.store(true, Ordering::SeqCst);
+    // OnceLock::get is one atomic load once initialised (it is, before the
+    // handler is installed), and StopFlag::stop one atomic store: both are
+    // async-signal-safe.
+    if let Some(flag) = STOP.get() {
+        flag.stop();
+    }
 }
 
-/// Route SIGINT and SIGTERM to [`STOP`].
-pub fn install() {
+/// The process's stop flag, with SIGINT and SIGTERM routed to it.
+pub fn install() -> StopFlag {
+    let flag = STOP.get_or_init(StopFlag::new).clone();
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `on_signal` is an extern "C" fn that only stores to an
-        // atomic, which is async-signal-safe; sigaction copies the struct.
+        // SAFETY: `on_signal` is an extern "C" fn that only does an atomic
+        // load and store, which is async-signal-safe; sigaction copies the struct.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
@@ -24,4 +31,10 @@ pub fn install() {
             libc::sigaction(sig, &action, std::ptr::null_mut());
         }
     }
+    flag
+}
+
+/// Whether a stop was asked for.
+pub fn stopping() -> bool {
+    STOP.get().is_some_and(StopFlag::is_set)
 }

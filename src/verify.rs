@@ -7,20 +7,8 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use zcnic_driver::MacAddress;
-
-/// Frame `seq` of `size` bytes as packet-send builds it.
-pub fn packet_send_frame(src: MacAddress, seq: u64, size: usize) -> Vec<u8> {
-    let mut f = Vec::with_capacity(size);
-    f.extend_from_slice(&MacAddress::BROADCAST.0);
-    f.extend_from_slice(&src.0);
-    f.extend_from_slice(&[0x88, 0xb5]);
-    f.extend_from_slice(&seq.to_be_bytes());
-    while f.len() < size {
-        f.push((f.len() as u64).wrapping_add(seq) as u8);
-    }
-    f
-}
+use zcnic::packet_send;
+use zcnic_driver::{MacAddress, ETH_HEADER_LEN};
 
 /// Check that `pcap` holds exactly `count` packet-send frames of `size` bytes
 /// from `src` (the first frame's source MAC if `None`). Other frames in the
@@ -35,14 +23,14 @@ pub fn verify_capture(pcap: &Path, count: u64, size: usize, src: Option<MacAddre
     while let Some(pkt) = reader.next_packet() {
         let pkt = pkt.with_context(|| format!("corrupt packet in {}", pcap.display()))?;
         let data = &pkt.data;
-        if data.len() < 14 || data[12..14] != [0x88, 0xb5] {
+        if data.len() < ETH_HEADER_LEN || data[12..14] != packet_send::ETHERTYPE {
             continue;
         }
         let from = *src.get_or_insert_with(|| MacAddress(data[6..12].try_into().expect("6 bytes")));
         if seq >= count {
             bail!("more than the {count} frames expected: frame {seq} is extra");
         }
-        let want = packet_send_frame(from, seq, size);
+        let want = packet_send::frame(MacAddress::BROADCAST, from, seq, size);
         if data.as_ref() != want.as_slice() {
             let at = data.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(data.len().min(want.len()));
             bail!(
@@ -81,7 +69,7 @@ mod tests {
 
     #[test]
     fn a_complete_capture_passes_and_foreign_frames_are_ignored() {
-        let mut frames: Vec<Vec<u8>> = (0..5).map(|s| packet_send_frame(SRC, s, 100)).collect();
+        let mut frames: Vec<Vec<u8>> = (0..5).map(|s| packet_send::frame(MacAddress::BROADCAST, SRC, s, 100)).collect();
         frames.insert(2, vec![0u8; 64]); // somebody else's frame
         let f = capture(&frames);
         assert!(verify_capture(f.path(), 5, 100, Some(SRC)).is_ok());
@@ -89,7 +77,7 @@ mod tests {
 
     #[test]
     fn missing_reordered_extra_or_corrupt_frames_fail() {
-        let good: Vec<Vec<u8>> = (0..5).map(|s| packet_send_frame(SRC, s, 100)).collect();
+        let good: Vec<Vec<u8>> = (0..5).map(|s| packet_send::frame(MacAddress::BROADCAST, SRC, s, 100)).collect();
         let mut missing = good.clone();
         missing.remove(3);
         let mut swapped = good.clone();
@@ -97,7 +85,7 @@ mod tests {
         let mut corrupt = good.clone();
         corrupt[4][50] ^= 1;
         let mut extra = good.clone();
-        extra.push(packet_send_frame(SRC, 5, 100));
+        extra.push(packet_send::frame(MacAddress::BROADCAST, SRC, 5, 100));
         for (name, frames) in [("missing", missing), ("swapped", swapped), ("corrupt", corrupt), ("extra", extra)] {
             let f = capture(&frames);
             assert!(verify_capture(f.path(), 5, 100, Some(SRC)).is_err(), "{name} passed");

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use zcnic_driver::net::udp::{UdpFlow, HEADERS_LEN, MAX_PAYLOAD};
 use zcnic_driver::MacAddress;
-use zcnic_ring::{TxDesc, TxRing, TxStatus, VecMemory, TX_POPTS_IXSM, TX_POPTS_TXSM};
+use zcnic_ring::{TxDesc, TxPopts, TxRing, TxStatus, VecMemory};
 
 const RING: u16 = 512;
 
@@ -32,7 +32,7 @@ fn tx_path(c: &mut Criterion) {
             // Header buffers: one per slot, as in the driver.
             let mut headers = vec![0u8; usize::from(RING) * 2048];
             let mut seq = 0u64;
-            let popts = TX_POPTS_IXSM | TX_POPTS_TXSM;
+            let popts = TxPopts::IXSM | TxPopts::TXSM;
             b.iter(|| {
                 for _ in 0..batch {
                     let slot = usize::from(ring.next_slot().unwrap());

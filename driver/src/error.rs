@@ -55,22 +55,6 @@ impl fmt::Display for List<'_, GroupMember> {
     }
 }
 
-fn bind_hint(addr: &PciAddress) -> String {
-    format!(
-        "bind it with `zcnic bind {addr}`, or by hand: \
-         `modprobe vfio-pci; echo vfio-pci > /sys/bus/pci/devices/{addr}/driver_override; \
-         echo {addr} > /sys/bus/pci/devices/{addr}/driver/unbind; echo {addr} > /sys/bus/pci/drivers_probe`"
-    )
-}
-
-fn supported_list() -> String {
-    crate::e1000::SUPPORTED_DEVICES
-        .iter()
-        .map(|m| format!("{:04x}:{:04x} ({}, {})", m.vendor_id, m.device_id, m.name, m.family))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn describe_open_error(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::NotFound => "no such file".into(),
@@ -97,10 +81,7 @@ pub enum Error {
     },
 
     /// A device zcnic does not drive.
-    #[error(
-        "{addr} is a {vendor:04x}:{device:04x} device, which zcnic does not drive; supported: {}",
-        supported_list()
-    )]
+    #[error("{addr} is a {vendor:04x}:{device:04x} device, which zcnic does not drive; supported: {supported}")]
     UnsupportedDevice {
         /// The address.
         addr: PciAddress,
@@ -108,6 +89,8 @@ pub enum Error {
         vendor: u16,
         /// Its device ID.
         device: u16,
+        /// The devices zcnic drives, named.
+        supported: String,
     },
 
     /// The VFIO modules are not loaded.
@@ -118,7 +101,7 @@ pub enum Error {
     },
 
     /// The device belongs to another driver (or none).
-    #[error("{addr} is not bound to vfio-pci ({}); {}", .driver.as_ref().map(|d| format!("its driver is {d}")).unwrap_or_else(|| "it has no driver".into()), bind_hint(addr))]
+    #[error("{addr} is not bound to vfio-pci ({})", .driver.as_ref().map(|d| format!("its driver is {d}")).unwrap_or_else(|| "it has no driver".into()))]
     NotBoundToVfio {
         /// The address.
         addr: PciAddress,
@@ -127,7 +110,7 @@ pub enum Error {
     },
 
     /// Not a network controller.
-    #[error("{addr} is not a network controller (PCI class {class:06x}); zcnic only takes network cards (use --force if you really mean it)")]
+    #[error("{addr} is not a network controller (PCI class {class:06x}); zcnic only takes network cards")]
     NotANetworkDevice {
         /// The address.
         addr: PciAddress,
@@ -136,7 +119,7 @@ pub enum Error {
     },
 
     /// The NIC carries this machine's traffic.
-    #[error("refusing to take {addr}: its interface {iface} is up{}{}; taking it could cut this machine off that network. Take it down first (`ip link set {iface} down`) or pass --force", if .addresses.is_empty() { String::new() } else { format!(" with address {}", .addresses.join(", ")) }, if *.has_route { " and routes go through it" } else { "" })]
+    #[error("refusing to take {addr}: its interface {iface} is up{}{}; taking it could cut this machine off that network: take it down first (`ip link set {iface} down`)", if .addresses.is_empty() { String::new() } else { format!(" with address {}", .addresses.join(", ")) }, if *.has_route { " and routes go through it" } else { "" })]
     InterfaceInUse {
         /// The device.
         addr: PciAddress,
@@ -149,7 +132,7 @@ pub enum Error {
     },
 
     /// The IOMMU group holds devices still owned by host drivers.
-    #[error("refusing to take {addr}: its IOMMU group {group} also holds {}, still bound to host drivers; VFIO can only use a group whose devices all belong to vfio-pci (or to no driver): bind those too, or pass --force", List(peers))]
+    #[error("refusing to take {addr}: its IOMMU group {group} also holds {}, still bound to host drivers; VFIO can only use a group whose devices all belong to vfio-pci (or to no driver)", List(peers))]
     GroupShared {
         /// The device.
         addr: PciAddress,
@@ -169,7 +152,7 @@ pub enum Error {
     },
 
     /// A NIC named by an interface name nobody knows.
-    #[error("'{name}' is neither a PCI address (like 0000:03:00.0) nor a network interface, nor an interface remembered by `zcnic bind`; `zcnic list` shows the NICs")]
+    #[error("'{name}' is neither a PCI address (like 0000:03:00.0) nor a network interface, nor the name an interface had before it was bound to vfio-pci")]
     UnknownNic {
         /// What was given.
         name: String,
@@ -268,7 +251,7 @@ pub enum Error {
     TxRingFull,
 
     /// The link went down and stayed down.
-    #[error("the link went down and did not come back within {secs} s; {sent} bytes had been sent and completed (the rest were not): check the cable or the peer, then send again (--link-timeout waits longer)")]
+    #[error("the link went down and did not come back within {secs} s; {sent} bytes had been sent and completed (the rest were not): check the cable or the peer, then send again")]
     LinkLost {
         /// How long we waited.
         secs: u64,
@@ -320,7 +303,7 @@ pub enum Error {
     },
 
     /// Nobody answered ARP.
-    #[error("no ARP reply from {ip} after {tries} requests over {secs:.1} s: is the destination up and on this link? Give its MAC with --dst-mac to skip ARP")]
+    #[error("no ARP reply from {ip} after {tries} requests over {secs:.1} s: is the destination up and on this link?")]
     ArpNoReply {
         /// The address asked for.
         ip: std::net::Ipv4Addr,
@@ -329,6 +312,14 @@ pub enum Error {
         /// Total time waited.
         secs: f64,
     },
+
+    /// The stop flag was set (SIGINT) while waiting.
+    #[error("stopped on request before the wait was over")]
+    Stopped,
+
+    /// The NIC's DMA was stopped after a failure while it owned descriptors.
+    #[error("the NIC's DMA was stopped after a failure while it still owned descriptors (a panic or an error mid-send); recover it or open it again")]
+    Halted,
 
     /// A ring of an unusable size.
     #[error("{0}")]

@@ -1,61 +1,102 @@
-//! zcnic's driver: VFIO, PCI, DMA memory and the Intel e1000/e1000e device.
+//! zcnic's driver: a NIC driven from an ordinary process through Linux VFIO,
+//! sending files with no copies (the NIC reads the payload straight from the
+//! page cache).
 //!
-//! This is the only crate of zcnic that touches the kernel's VFIO interface,
-//! device registers and DMA memory; the `unsafe` lives in a few small modules:
-//! `vfio::ioctl` (the raw ioctls), `mmio` (BAR0 register access) and
-//! [`dma`] (pinned memory the NIC reads and writes). Register access and the
-//! raw ioctls are private to the crate: no safe API outside it can point the
-//! NIC at an address, and the IOMMU maps nothing but the driver's own regions.
-//!
-//! The data path, top to bottom:
-//!
-//! ```text
-//! caller builds a frame ──> TxBatch::frame_buffer  (DMA buffer, device-read-only)
-//!                         ──> TxBatch::push         (descriptor into the TX ring)
-//!                         ──> TxBatch::send         (one TDT doorbell per batch)
-//!                         ──> NIC reads descriptor + buffer through the IOMMU ──> wire
-//! ```
-//!
-//! A minimal sender:
+//! # Sending a file
 //!
 //! ```no_run
-//! use zcnic_driver::{Nic, NicConfig, PciAddress};
+//! use std::net::SocketAddrV4;
+//! use std::time::Duration;
+//! use zcnic_driver::{resolve_mac, FileSend, FileSource, Nic, NicConfig, UdpFlow};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut nic = Nic::open(&"0000:00:02.0".parse()?, &NicConfig::default())?;
+//! let src: SocketAddrV4 = "10.0.0.1:47000".parse()?;
+//! let dst: SocketAddrV4 = "10.0.0.2:9000".parse()?;
+//! let dst_mac = resolve_mac(&mut nic, *src.ip(), *dst.ip(), 3, Duration::from_secs(1))?;
+//! let flow = UdpFlow::new(nic.mac(), src, dst_mac, dst);
+//!
+//! let file = FileSource::open("big.iso".as_ref())?;
+//! let report = FileSend::new(&file, flow).on_progress(|done| eprint!("\r{done} bytes")).send(&mut nic)?;
+//! println!("{} bytes in {} datagrams", report.bytes_sent, report.datagrams);
+//! # Ok(()) }
+//! ```
+//!
+//! # Sending frames you build
+//!
+//! ```no_run
+//! # use zcnic_driver::{Nic, NicConfig};
 //! # fn main() -> Result<(), zcnic_driver::Error> {
-//! let addr: PciAddress = "0000:00:02.0".parse()?;
-//! let mut nic = Nic::open(&addr, &NicConfig::default())?;
+//! let mut nic = Nic::open(&"0000:00:02.0".parse()?, &NicConfig::default())?;
 //! let mac = nic.mac();
-//! let mut batch = nic.tx_batch();
+//! let mut batch = nic.tx_batch()?;
 //! if let Some(buf) = batch.frame_buffer() {
-//!     buf[..6].fill(0xff);                  // broadcast
-//!     buf[6..12].copy_from_slice(&mac.0);   // from our MAC
+//!     buf[..6].fill(0xff); // broadcast
+//!     buf[6..12].copy_from_slice(&mac.0);
 //!     buf[12..14].copy_from_slice(&[0x88, 0xb5]);
 //!     batch.push(60)?;
 //! }
-//! batch.send();
+//! batch.send()?;
 //! nic.wait_tx_done(std::time::Duration::from_secs(1))?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Layers
+//!
+//! Each module imports only from the layers below it (a test checks this):
+//!
+//! ```text
+//! file_tx   zero-copy file send: file windows pinned read-only, the send loop
+//! net       Ethernet/ARP/IPv4/UDP headers, the ARP resolver    binding (bind/unbind)
+//! device    Nic, the NicFamily seam, typed registers, the e1000 family
+//! dma       DMA mappings and spans, descriptor rings in DMA memory
+//! vfio      container + IOVA allocator, group, device, interrupts     pci (sysfs)
+//! sys       every FFI call: BAR, mmap/mprotect, VFIO ioctls, eventfd, getifaddrs
+//! ```
+//!
+//! The `unsafe` code lives in `sys` (and a few lines of `dma`): no safe public
+//! API can point the NIC at an address, and the IOMMU maps nothing but the
+//! driver's own memory and the file windows it sends.
 
 #![deny(missing_docs)]
 // IOVA range lists often hold one range; that is not a typo for a range of values.
 #![allow(clippy::single_range_in_vec_init)]
 
-pub mod dma;
-pub mod e1000;
-mod error;
-pub mod file_tx;
-pub mod mac;
-pub(crate) mod mmio;
-pub mod net;
-pub mod pci;
-pub mod syscalls;
-pub mod vfio;
+// DMA ordering: the driver relies on x86-64's ordering of stores to ordinary
+// memory before a store to device memory (a compiler fence before each
+// doorbell is enough there). Other architectures need real barriers
+// (dma_wmb/rmb in Linux), which zcnic does not have yet.
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("zcnic's driver supports x86-64 only: its DMA ordering relies on x86-64 memory ordering (see lib.rs)");
 
-pub use e1000::{Counters, DeviceModel, HwStats, Nic, NicConfig, RxStats, TxBatch, TxStats, SUPPORTED_DEVICES};
-pub use error::Error;
-pub use file_tx::{FileSendConfig, FileSendReport, FileSource};
-pub use mac::MacAddress;
-pub use pci::PciAddress;
+mod sys;
+
+pub mod pci;
+mod vfio;
+
+mod dma;
+
+mod device;
+
+pub mod binding;
+pub mod net;
+
+mod file_tx;
+
+mod error;
+mod mac;
+
+pub use device::{
+    supported_devices, Counters, DeviceModel, HwStats, Nic, NicConfig, RxStats, StopFlag, TxBatch, TxStats,
+    ETH_HEADER_LEN, MAX_FRAME_LEN, MIN_FRAME_LEN,
+};
+pub use error::{Error, GroupMember, NetworkController};
+pub use file_tx::{FileSend, FileSendConfig, FileSendReport, FileSource, ProcessIoDelta, DEFAULT_WINDOW_BYTES};
+pub use mac::{MacAddress, MacParseError};
+pub use net::arp::resolve_mac;
+pub use net::udp::UdpFlow;
+pub use pci::{PciAddress, PciId};
+pub use vfio::{live_dma_mappings, IrqMode};
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,21 +5,23 @@
 //! file ──mmap(PROT_READ)──> window ──VFIO_IOMMU_MAP_DMA(READ)──> IOVA span
 //!                              │ mprotect(PROT_NONE): the CPU cannot touch it now
 //!                              ▼
-//! headers (42 B, CPU-written) + payload descriptor (IOVA into the window)
+//! headers (42 B, CPU-written) + payload span (IOVA into the window)
 //!                              ▼
-//!                    TX ring ──one TDT write per batch──> NIC ──> wire
+//!              Nic::tx_post ──one doorbell per batch──> NIC ──> wire
 //! ```
 //!
 //! The file is mapped a window at a time (32 MiB by default). A helper thread
 //! maps and pins the next window while the current one is being sent; a window
 //! is unmapped from the IOMMU as soon as the NIC has completed its last
 //! datagram, so pinned memory stays bounded by about three windows whatever
-//! the file's size. IPv4 and UDP checksums are computed by the NIC (one TCP/IP
-//! context descriptor; the CPU seeds the UDP pseudo-header sum).
+//! the file's size. IPv4 and UDP checksums are computed by the NIC (the CPU
+//! seeds the UDP pseudo-header sum).
 
-pub(crate) mod sender;
+mod measure;
+mod sender;
 mod source;
 mod window;
 
-pub use sender::{FileSendConfig, FileSendReport, DEFAULT_WINDOW_BYTES};
+pub use measure::ProcessIoDelta;
+pub use sender::{FileSend, FileSendConfig, FileSendReport, DEFAULT_WINDOW_BYTES};
 pub use source::FileSource;

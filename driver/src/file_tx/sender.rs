@@ -2,18 +2,17 @@
 //! completes them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::sync_channel;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zcnic_ring::TxDesc;
-
+use super::measure::{ProcessIo, ProcessIoDelta};
 use super::source::FileSource;
 use super::window::{plan_windows, FileWindow};
-use crate::e1000::Nic;
+use crate::device::{DmaStopper, Nic, StopFlag, TxFrame};
 use crate::error::Error;
-use crate::net::udp::{offsets, UdpFlow, HEADERS_LEN, MAX_PAYLOAD};
+use crate::net::udp::{UdpFlow, HEADERS_LEN, MAX_PAYLOAD};
 
 /// How far a paced sender may fall behind and then catch up at full speed.
 const PACE_BURST: Duration = Duration::from_millis(2);
@@ -31,7 +30,7 @@ pub struct FileSendConfig {
     pub rate_mbit: Option<f64>,
     /// Datagrams per doorbell.
     pub batch: u16,
-    /// How long the NIC may go without completing anything before the send fails.
+    /// How long the NIC may go without completing anything before it counts as hung.
     pub stall_timeout: Duration,
     /// How long to wait for a link that went down to come back.
     pub link_timeout: Duration,
@@ -53,40 +52,202 @@ impl Default for FileSendConfig {
     }
 }
 
-/// What a file send did.
+/// What a file send did. Each figure says how it was obtained.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FileSendReport {
     /// The file's size.
     pub file_len: u64,
-    /// Payload bytes the NIC completed.
+    /// Payload bytes the NIC completed (from its completions).
     pub bytes_sent: u64,
-    /// Datagrams the NIC completed.
+    /// Datagrams the NIC completed (from its completions).
     pub datagrams: u64,
-    /// From the first descriptor to the last completion.
+    /// From the first descriptor to the last completion (wall clock).
     pub elapsed: Duration,
-    /// Stopped early by the caller's stop flag (SIGINT).
+    /// Stopped early by the stop flag (SIGINT).
     pub interrupted: bool,
-    /// Header bytes the CPU wrote (42 per datagram).
+    /// Header bytes the CPU wrote, 42 per datagram posted (driver's count).
     pub header_bytes_written: u64,
-    /// Payload bytes the CPU copied: what it wrote into TX buffers beyond the
-    /// headers. Zero-copy means 0.
-    pub payload_bytes_copied: u64,
-    /// TDT writes.
+    /// Tail writes (driver's count).
     pub doorbells: u64,
-    /// Interrupts taken.
+    /// Interrupts taken (driver's count of eventfd signals).
     pub interrupts: u64,
     /// File windows the file was split into.
     pub windows: u64,
-    /// System calls the driver made during the send (see [`crate::syscalls`]).
-    pub syscalls: u64,
     /// Times the link went down during the send and the sender waited for it.
     pub link_outages: u64,
-    /// Sleeps taken to hold the requested rate (each one is a syscall).
+    /// Sleeps taken to hold the requested rate.
     pub pacing_sleeps: u64,
     /// Times the NIC stopped completing descriptors and was reset.
     pub recoveries: u32,
-    /// Most file bytes pinned for DMA at any one time.
+    /// Most file bytes pinned for DMA at any one time (driver's count).
     pub max_pinned_bytes: u64,
+    /// What this process read and faulted during the send, measured by the
+    /// kernel (/proc/self/io and getrusage); `None` where it cannot be read.
+    pub process_io: Option<ProcessIoDelta>,
+}
+
+/// A file send, set up with a builder and run with [`send`](Self::send).
+///
+/// ```no_run
+/// # use zcnic_driver::{FileSend, FileSource, Nic, StopFlag, UdpFlow};
+/// # fn f(nic: &mut Nic, source: &FileSource, flow: UdpFlow, stop: &StopFlag) -> Result<(), zcnic_driver::Error> {
+/// let report = FileSend::new(source, flow)
+///     .rate_mbit(500.0)
+///     .stop_flag(stop)
+///     .on_progress(|bytes| eprintln!("{bytes} bytes done"))
+///     .send(nic)?;
+/// # Ok(()) }
+/// ```
+pub struct FileSend<'a> {
+    source: &'a FileSource,
+    flow: UdpFlow,
+    config: FileSendConfig,
+    stop: Option<StopFlag>,
+    progress: Box<dyn FnMut(u64) + 'a>,
+    #[cfg(feature = "fault-injection")]
+    panic_after: Option<u64>,
+}
+
+impl<'a> FileSend<'a> {
+    /// Send `source` as UDP datagrams of `flow`, with the default settings.
+    pub fn new(source: &'a FileSource, flow: UdpFlow) -> Self {
+        FileSend {
+            source,
+            flow,
+            config: FileSendConfig::default(),
+            stop: None,
+            progress: Box::new(|_| {}),
+            #[cfg(feature = "fault-injection")]
+            panic_after: None,
+        }
+    }
+
+    /// Every setting at once.
+    pub fn config(mut self, config: FileSendConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Pace to `mbit` megabits per second of frames.
+    pub fn rate_mbit(mut self, mbit: f64) -> Self {
+        self.config.rate_mbit = Some(mbit);
+        self
+    }
+
+    /// Pin `bytes` of the file at a time.
+    pub fn window_bytes(mut self, bytes: u64) -> Self {
+        self.config.window_bytes = bytes;
+        self
+    }
+
+    /// Stop queueing datagrams once `flag` is set (the queued ones complete
+    /// first); the NIC's waits honour it too for the duration of the send.
+    pub fn stop_flag(mut self, flag: &StopFlag) -> Self {
+        self.stop = Some(flag.clone());
+        self
+    }
+
+    /// Call `progress` with the payload bytes completed so far, after every batch.
+    pub fn on_progress(mut self, progress: impl FnMut(u64) + 'a) -> Self {
+        self.progress = Box::new(progress);
+        self
+    }
+
+    /// Test hook: panic once `n` datagrams have been handed to the NIC, while
+    /// it still owns descriptors pointing into the file (for the panic-safety test).
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn panic_after_datagrams(mut self, n: u64) -> Self {
+        self.panic_after = Some(n);
+        self
+    }
+
+    /// Send the file through `nic`.
+    pub fn send(mut self, nic: &mut Nic) -> Result<FileSendReport, Error> {
+        let previous = match &self.stop {
+            Some(flag) => nic.replace_stop_flag(Some(flag.clone())),
+            None => {
+                self.stop = nic.stop_flag().cloned();
+                nic.stop_flag().cloned()
+            }
+        };
+        let result = self.run(nic);
+        nic.replace_stop_flag(previous);
+        result
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(StopFlag::is_set)
+    }
+
+    fn run(&mut self, nic: &mut Nic) -> Result<FileSendReport, Error> {
+        let source = self.source;
+        let cfg = self.config.clone();
+        let len = source.len();
+        let plans = plan_windows(len, MAX_PAYLOAD as u64, cfg.window_bytes);
+        // Let earlier frames (an ARP request...) complete, so the counters below
+        // count this file's datagrams only.
+        nic.wait_tx_done(cfg.stall_timeout)?;
+        let before = nic.counters();
+        let done = Completion { base: before.tx.completed, len };
+        let pinned = Arc::new(AtomicU64::new(0));
+        let container = Arc::clone(nic.container());
+        let mut report = FileSendReport { file_len: len, windows: plans.len() as u64, ..Default::default() };
+        if len == 0 {
+            return Ok(report);
+        }
+        let io_before = ProcessIo::now();
+        let start = Instant::now();
+
+        let outcome = std::thread::scope(|scope| {
+            // The mapper runs one window ahead: the bounded channel holds at most
+            // one finished window while the sender works through the current one.
+            let (ready, windows_in) = sync_channel::<Result<FileWindow, Error>>(1);
+            let mapper_pinned = Arc::clone(&pinned);
+            let plans_ref = &plans;
+            scope.spawn(move || {
+                for plan in plans_ref {
+                    let window = source
+                        .check_unchanged(plan.first * MAX_PAYLOAD as u64)
+                        .and_then(|()| FileWindow::map(source, *plan, &container, &mapper_pinned));
+                    let failed = window.is_err();
+                    if ready.send(window).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let mut windows = InFlightWindows::new(nic.dma_stopper());
+            let mut run = SendRun { send: self, cfg: &cfg, done, pinned: &pinned, report: &mut report, start };
+            let result = run.send_loop(nic, &windows_in, &mut windows);
+            // Whatever happened, the NIC must be done with (or kept away from)
+            // the windows before they are unmapped.
+            let drained = nic.wait_tx_done(cfg.stall_timeout);
+            match &drained {
+                Ok(()) => windows.settled(),
+                Err(e) => {
+                    log::error!("the NIC did not finish ({e}); stopping it before releasing the file windows");
+                    nic.halt();
+                }
+            }
+            drop(windows);
+            drop(windows_in); // lets the mapper's pending send fail, so it ends
+            result.and(drained)
+        });
+        report.elapsed = start.elapsed();
+        report.process_io = io_before.and_then(|b| ProcessIo::now().map(|a| a.since(&b)));
+        let after = nic.counters();
+        report.datagrams = done.datagrams(nic);
+        report.bytes_sent = done.bytes(nic);
+        // Headers of every datagram handed to the NIC, including any sent again after a reset.
+        report.header_bytes_written = (after.tx.frames - before.tx.frames) * HEADERS_LEN as u64;
+        report.doorbells = after.tx.doorbells - before.tx.doorbells;
+        report.interrupts = after.interrupts - before.interrupts;
+        outcome?;
+        if !report.interrupted {
+            source.check_unchanged(report.bytes_sent)?;
+        }
+        Ok(report)
+    }
 }
 
 /// How far this send has got, read from the NIC's completed-frame counter
@@ -111,219 +272,139 @@ impl Completion {
     }
 }
 
-/// Send `source` as UDP datagrams of `flow`; see [`Nic::send_file`].
-pub(crate) fn send_file(
-    nic: &mut Nic,
-    source: &FileSource,
-    flow: &UdpFlow,
-    cfg: &FileSendConfig,
-    stop: &AtomicBool,
-    progress: &mut dyn FnMut(u64),
-) -> Result<FileSendReport, Error> {
-    let len = source.len();
-    let plans = plan_windows(len, MAX_PAYLOAD as u64, cfg.window_bytes);
-    // Let earlier frames (an ARP request...) complete, so the counters below
-    // count this file's datagrams only.
-    nic.wait_tx_done(cfg.stall_timeout)?;
-    let before = nic.counters();
-    let done = Completion { base: before.tx.completed, len };
-    let syscalls_before = crate::syscalls::total();
-    let pinned = Arc::new(AtomicU64::new(0));
-    let container = Arc::clone(nic.container());
-    let mut report = FileSendReport { file_len: len, windows: plans.len() as u64, ..Default::default() };
-    if len == 0 {
-        return Ok(report);
-    }
-    let start = Instant::now();
+/// The windows the NIC may be reading. Dropped any way (after the send, on
+/// an error, or while a panic unwinds, even one the caller catches), they
+/// make sure the NIC's DMA is over before their memory is unmapped and its
+/// IOVAs handed out again: unless the send loop saw every datagram complete
+/// ([`settled`](Self::settled)), bus mastering is turned off first. If even
+/// that fails, the windows are leaked, never unmapped while reachable.
+struct InFlightWindows {
+    windows: VecDeque<FileWindow>,
+    stopper: DmaStopper,
+    settled: bool,
+}
 
-    let outcome = std::thread::scope(|scope| {
-        // The mapper runs one window ahead: the bounded channel holds at most
-        // one finished window while the sender works through the current one.
-        let (ready, windows_in) = sync_channel::<Result<FileWindow, Error>>(1);
-        let mapper_pinned = Arc::clone(&pinned);
-        let plans_ref = &plans;
-        scope.spawn(move || {
-            for plan in plans_ref {
-                let window = source
-                    .check_unchanged(plan.first * MAX_PAYLOAD as u64)
-                    .and_then(|()| FileWindow::map(source, *plan, &container, &mapper_pinned));
-                let failed = window.is_err();
-                if ready.send(window).is_err() || failed {
+impl InFlightWindows {
+    fn new(stopper: DmaStopper) -> Self {
+        InFlightWindows { windows: VecDeque::new(), stopper, settled: false }
+    }
+
+    /// The NIC has completed every datagram posted so far.
+    fn settled(&mut self) {
+        self.settled = true;
+    }
+
+    fn push(&mut self, window: FileWindow) {
+        self.settled = false;
+        self.windows.push_back(window);
+    }
+
+    /// The window holding datagram `n`, if it is mapped.
+    fn holding(&self, n: u64) -> Option<&FileWindow> {
+        self.windows.iter().find(|w| w.plan().first <= n && n < w.plan().end())
+    }
+
+    /// One past the last datagram of the newest window (0 if none).
+    fn end(&self) -> u64 {
+        self.windows.back().map_or(0, |w| w.plan().end())
+    }
+
+    /// Release the windows whose every datagram is below `completed`.
+    fn release_completed(&mut self, completed: u64) {
+        while self.windows.front().is_some_and(|w| w.plan().end() <= completed) {
+            self.windows.pop_front();
+        }
+    }
+}
+
+impl Drop for InFlightWindows {
+    fn drop(&mut self) {
+        if self.windows.is_empty() || self.settled {
+            return;
+        }
+        if std::thread::panicking() {
+            log::error!("panic while the NIC may be reading the file: stopping its DMA before unmapping");
+        }
+        if !self.stopper.stop() {
+            log::error!(
+                "could not stop the NIC's DMA: leaking {} file windows rather than unmapping them",
+                self.windows.len()
+            );
+            for w in self.windows.drain(..) {
+                std::mem::forget(w);
+            }
+        }
+    }
+}
+
+/// One send in progress.
+struct SendRun<'s, 'a> {
+    send: &'s mut FileSend<'a>,
+    cfg: &'s FileSendConfig,
+    done: Completion,
+    pinned: &'s AtomicU64,
+    report: &'s mut FileSendReport,
+    start: Instant,
+}
+
+impl SendRun<'_, '_> {
+    fn send_loop(
+        &mut self,
+        nic: &mut Nic,
+        windows_in: &Receiver<Result<FileWindow, Error>>,
+        windows: &mut InFlightWindows,
+    ) -> Result<(), Error> {
+        let total = self.send.source.len().div_ceil(MAX_PAYLOAD as u64);
+        let bytes_per_sec = self.cfg.rate_mbit.map(|mbit| mbit * 1e6 / 8.0);
+        let mut pace_due = self.start;
+        let mut next = 0u64;
+        let offload = UdpFlow::checksum_offload();
+        loop {
+            while next < total {
+                if self.send.stopping() {
+                    self.report.interrupted = true;
                     break;
                 }
-            }
-        });
-        let mut windows: VecDeque<FileWindow> = VecDeque::new();
-        let result = send_loop(
-            nic,
-            source,
-            flow,
-            cfg,
-            stop,
-            progress,
-            &windows_in,
-            &mut windows,
-            &pinned,
-            &mut report,
-            start,
-            done,
-        );
-        // Whatever happened, the NIC must be done with (or kept away from) the
-        // windows before they are unmapped.
-        let drained = nic.wait_tx_done(cfg.stall_timeout);
-        if drained.is_err() {
-            log::error!("the NIC did not finish; stopping it before releasing the file windows");
-            nic.halt();
-        }
-        windows.clear();
-        drop(windows_in); // lets the mapper's pending send fail, so it ends
-        result.and(drained)
-    });
-    report.elapsed = start.elapsed();
-    let after = nic.counters();
-    report.datagrams = done.datagrams(nic);
-    report.bytes_sent = done.bytes(nic);
-    // Headers of every datagram handed to the NIC, including any sent again after a reset.
-    report.header_bytes_written = (after.tx.frames - before.tx.frames) * HEADERS_LEN as u64;
-    let cpu_written = after.tx.cpu_bytes_written - before.tx.cpu_bytes_written;
-    report.payload_bytes_copied = cpu_written.saturating_sub(report.header_bytes_written);
-    report.doorbells = after.tx.doorbells - before.tx.doorbells;
-    report.interrupts = after.interrupts - before.interrupts;
-    report.syscalls = crate::syscalls::total() - syscalls_before;
-    outcome?;
-    if !report.interrupted {
-        source.check_unchanged(report.bytes_sent)?;
-    }
-    Ok(report)
-}
-
-/// Wait until the link is up and three descriptors are free. Frames are only
-/// handed to the NIC while the link is up: QEMU's model completes (and drops)
-/// frames sent on a dead link, and real hardware holds them, so either way
-/// pausing here is what keeps every datagram on the wire exactly once.
-fn wait_for_room_and_link(
-    nic: &mut Nic,
-    cfg: &FileSendConfig,
-    report: &mut FileSendReport,
-    done: Completion,
-) -> Result<(), Error> {
-    loop {
-        wait_for_link(nic, cfg, report, done)?;
-        match nic.wait_tx_free(3, cfg.stall_timeout) {
-            Ok(()) => return Ok(()),
-            // Real hardware holds frames while the link is down: not a hang.
-            Err(Error::TxTimeout { .. }) if !nic.link_up() => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// If the link is down, wait for it (up to the link timeout).
-fn wait_for_link(
-    nic: &mut Nic,
-    cfg: &FileSendConfig,
-    report: &mut FileSendReport,
-    done: Completion,
-) -> Result<(), Error> {
-    if nic.link_up() {
-        return Ok(());
-    }
-    report.link_outages += 1;
-    // Count what the NIC finished before the link went: reclaim first.
-    nic.reclaim_tx();
-    let sent = done.bytes(nic);
-    log::warn!("link down after {sent} bytes; waiting up to {:?} for it to come back", cfg.link_timeout);
-    if !nic.wait_link_up(cfg.link_timeout)? {
-        return Err(Error::LinkLost { secs: cfg.link_timeout.as_secs(), sent });
-    }
-    log::info!("link back up; resuming");
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn send_loop(
-    nic: &mut Nic,
-    source: &FileSource,
-    flow: &UdpFlow,
-    cfg: &FileSendConfig,
-    stop: &AtomicBool,
-    progress: &mut dyn FnMut(u64),
-    windows_in: &std::sync::mpsc::Receiver<Result<FileWindow, Error>>,
-    windows: &mut VecDeque<FileWindow>,
-    pinned: &AtomicU64,
-    report: &mut FileSendReport,
-    start: Instant,
-    done: Completion,
-) -> Result<(), Error> {
-    let total = source.len().div_ceil(MAX_PAYLOAD as u64);
-    // One checksum context serves every datagram: all share the same layout.
-    let context = TxDesc::tcpip_context(
-        offsets::IP_START as u8,
-        offsets::IP_CSUM as u8,
-        offsets::IP_END as u16,
-        offsets::UDP_START as u8,
-        offsets::UDP_CSUM as u8,
-        true,
-    );
-    let push_context = |nic: &mut Nic| -> Result<(), Error> {
-        nic.wait_tx_free(1, cfg.stall_timeout)?;
-        nic.tx_access(|q, rings, _| q.push_context(rings, context))
-    };
-    push_context(nic)?;
-
-    let bytes_per_sec = cfg.rate_mbit.map(|mbit| mbit * 1e6 / 8.0);
-    let mut pace_due = start;
-    let mut next = 0u64;
-    loop {
-        while next < total {
-            if stop.load(Ordering::Relaxed) {
-                report.interrupted = true;
-                break;
-            }
-            if windows.back().is_none_or(|w| next >= w.plan().end()) {
-                let window = windows_in.recv().map_err(|_| Error::Os {
-                    what: "mapping the file",
-                    source: std::io::Error::other("the mapper stopped"),
-                })??;
-                windows.push_back(window);
-                report.max_pinned_bytes = report.max_pinned_bytes.max(pinned.load(Ordering::Relaxed));
-            }
-            let mut batch = usize::from(cfg.batch.max(1));
-            if let Some(rate) = bytes_per_sec {
-                // Pacing: a token bucket allowing at most PACE_BURST of catch-up, so
-                // a pause (a link outage, a slow window) is not followed by a burst
-                // faster than --rate.
-                let now = Instant::now();
-                pace_due = pace_due.max(now - PACE_BURST.min(now - start));
-                if pace_due > now {
-                    crate::syscalls::note(1); // nanosleep
-                    report.pacing_sleeps += 1;
-                    std::thread::sleep(pace_due - now);
+                if next >= windows.end() {
+                    let window = windows_in.recv().map_err(|_| Error::Os {
+                        what: "mapping the file",
+                        source: std::io::Error::other("the mapper stopped"),
+                    })??;
+                    windows.push(window);
+                    self.report.max_pinned_bytes =
+                        self.report.max_pinned_bytes.max(self.pinned.load(Ordering::Relaxed));
                 }
-                // Keep bursts short when paced: about 1 ms of traffic per doorbell.
-                batch = batch.min(((rate / 1000.0) / (HEADERS_LEN + MAX_PAYLOAD) as f64).ceil().max(1.0) as usize);
-            }
-            // Last, right before the doorbell: the link is up and there is room.
-            // A datagram takes up to three descriptors (header, payload split at a page).
-            if let Err(e) = wait_for_room_and_link(nic, cfg, report, done) {
-                recover_or_fail(nic, cfg, report, e)?;
-                next = done.datagrams(nic);
-                push_context(nic)?;
-                continue;
-            }
-            // After a reset `next` may go back into an earlier window, still mapped.
-            let window = windows
-                .iter()
-                .find(|w| w.plan().first <= next && next < w.plan().end())
-                .expect("the window holding the next datagram is mapped");
-            let window_end = window.plan().end();
-            let rung = nic.tx_access(|q, rings, regs| -> Result<bool, Error> {
+                let mut batch = usize::from(self.cfg.batch.max(1));
+                if let Some(rate) = bytes_per_sec {
+                    // Pacing: a token bucket allowing at most PACE_BURST of
+                    // catch-up, so a pause (a link outage, a slow window) is not
+                    // followed by a burst faster than the rate.
+                    let now = Instant::now();
+                    pace_due = pace_due.max(now - PACE_BURST.min(now - self.start));
+                    if pace_due > now {
+                        self.report.pacing_sleeps += 1;
+                        std::thread::sleep(pace_due - now);
+                    }
+                    // Keep bursts short when paced: about 1 ms of traffic per doorbell.
+                    batch = batch.min(((rate / 1000.0) / (HEADERS_LEN + MAX_PAYLOAD) as f64).ceil().max(1.0) as usize);
+                }
+                // Last, right before the doorbell: the link is up and there is room.
+                if let Err(e) = self.wait_for_room_and_link(nic) {
+                    self.recover_or_fail(nic, e)?;
+                    next = self.done.datagrams(nic);
+                    continue;
+                }
+                // After a reset `next` may go back into an earlier window, still mapped.
+                let window = windows.holding(next).expect("the window holding the next datagram is mapped");
+                let window_end = window.plan().end();
                 let mut n = 0;
-                while n < batch && next < window_end && q.free() >= 3 {
-                    let (iova, payload_len) = window.span(next);
-                    q.push_zero_copy_datagram(rings, flow, next as u16, iova, payload_len)?;
+                while n < batch && next < window_end && nic.tx_room(1) > 0 {
+                    let payload = window.span(next);
+                    let buf = nic.tx_header_buffer().ok_or(Error::TxRingFull)?;
+                    self.send.flow.write_offload_headers(buf, payload.len() as usize, next as u16);
+                    nic.tx_post(&TxFrame { header_len: HEADERS_LEN, payload: &[payload], offload: Some(offload) })?;
                     if let Some(rate) = bytes_per_sec {
-                        pace_due += Duration::from_secs_f64((HEADERS_LEN + usize::from(payload_len)) as f64 / rate);
+                        pace_due += Duration::from_secs_f64((HEADERS_LEN + payload.len() as usize) as f64 / rate);
                     }
                     next += 1;
                     n += 1;
@@ -331,48 +412,81 @@ fn send_loop(
                 // One last look at the link, as close to the doorbell as it gets:
                 // frames posted to a dead link are lost (QEMU drops them and still
                 // reports them done). If it dropped, the batch waits unposted.
-                if !Nic::link_is_up(regs) {
-                    return Ok(false);
+                if !nic.link_up() {
+                    self.wait_for_link(nic)?;
                 }
-                q.flush(rings, regs);
-                Ok(true)
-            })?;
-            if !rung {
-                wait_for_link(nic, cfg, report, done)?;
-                nic.tx_access(|q, rings, regs| q.flush(rings, regs));
+                nic.tx_doorbell()?;
+                #[cfg(feature = "fault-injection")]
+                if self.send.panic_after.is_some_and(|limit| next >= limit) {
+                    panic!("injected panic after {next} datagrams (fault-injection test hook)");
+                }
+                windows.release_completed(self.done.datagrams(nic));
+                (self.send.progress)(self.done.bytes(nic));
             }
-            let finished = done.datagrams(nic);
-            while windows.front().is_some_and(|w| w.plan().end() <= finished) {
-                windows.pop_front();
+            if self.report.interrupted {
+                break;
             }
-            progress(done.bytes(nic));
-        }
-        if report.interrupted {
-            break;
-        }
-        match nic.wait_tx_done(cfg.stall_timeout) {
-            Ok(()) => break,
-            Err(e) => {
-                recover_or_fail(nic, cfg, report, e)?;
-                next = done.datagrams(nic);
-                push_context(nic)?;
+            match nic.wait_tx_done(self.cfg.stall_timeout) {
+                Ok(()) => break,
+                Err(e) => {
+                    self.recover_or_fail(nic, e)?;
+                    next = self.done.datagrams(nic);
+                }
             }
         }
+        nic.wait_tx_done(self.cfg.stall_timeout)?;
+        windows.settled();
+        (self.send.progress)(self.done.bytes(nic));
+        Ok(())
     }
-    nic.wait_tx_done(cfg.stall_timeout)?;
-    progress(done.bytes(nic));
-    Ok(())
-}
 
-/// A NIC that stopped completing descriptors (with the link up) is reset and
-/// brought up again, up to `max_recoveries` times; anything else, or one hang
-/// too many, ends the send with the error.
-fn recover_or_fail(nic: &mut Nic, cfg: &FileSendConfig, report: &mut FileSendReport, e: Error) -> Result<(), Error> {
-    let hang = matches!(e, Error::TxTimeout { .. }) && nic.link_up();
-    if !hang || report.recoveries >= cfg.max_recoveries {
-        return Err(e);
+    /// Wait until the link is up and a datagram fits. Frames are only handed
+    /// to the NIC while the link is up: QEMU's model completes (and drops)
+    /// frames sent on a dead link, and real hardware holds them, so either
+    /// way pausing here is what keeps every datagram on the wire exactly once.
+    fn wait_for_room_and_link(&mut self, nic: &mut Nic) -> Result<(), Error> {
+        loop {
+            self.wait_for_link(nic)?;
+            match nic.wait_tx_room_for(1, self.cfg.stall_timeout) {
+                Ok(()) => return Ok(()),
+                // Real hardware holds frames while the link is down: not a hang.
+                Err(Error::TxTimeout { .. }) if !nic.link_up() => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
-    report.recoveries += 1;
-    log::error!("{e}; resetting the NIC and resuming (recovery {} of {})", report.recoveries, cfg.max_recoveries);
-    nic.recover()
+
+    /// If the link is down, wait for it (up to the link timeout).
+    fn wait_for_link(&mut self, nic: &mut Nic) -> Result<(), Error> {
+        if nic.link_up() {
+            return Ok(());
+        }
+        self.report.link_outages += 1;
+        // Count what the NIC finished before the link went: reclaim first.
+        nic.reclaim_tx();
+        let sent = self.done.bytes(nic);
+        log::warn!("link down after {sent} bytes; waiting up to {:?} for it to come back", self.cfg.link_timeout);
+        if !nic.wait_link_up(self.cfg.link_timeout)? {
+            return Err(Error::LinkLost { secs: self.cfg.link_timeout.as_secs(), sent });
+        }
+        log::info!("link back up; resuming");
+        Ok(())
+    }
+
+    /// A NIC that stopped completing descriptors (with the link up) is reset
+    /// and brought up again, up to `max_recoveries` times; anything else, or
+    /// one hang too many, ends the send with the error.
+    fn recover_or_fail(&mut self, nic: &mut Nic, e: Error) -> Result<(), Error> {
+        let hang = matches!(e, Error::TxTimeout { .. }) && nic.link_up();
+        if !hang || self.report.recoveries >= self.cfg.max_recoveries {
+            return Err(e);
+        }
+        self.report.recoveries += 1;
+        log::error!(
+            "{e}; resetting the NIC and resuming (recovery {} of {})",
+            self.report.recoveries,
+            self.cfg.max_recoveries
+        );
+        nic.recover()
+    }
 }

@@ -1,9 +1,12 @@
 //! ARP for IPv4 over Ethernet (RFC 826): a request to learn a neighbour's MAC,
-//! and recognising its reply.
+//! recognising its reply, and the resolver that sends one and waits.
 
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
-use super::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER};
+use super::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN as ETH_HEADER};
+use crate::device::Nic;
+use crate::error::Error;
 use crate::mac::MacAddress;
 
 /// ARP request frame length before padding (Ethernet header + 28 bytes).
@@ -46,6 +49,44 @@ pub fn parse_reply(frame: &[u8], our_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Optio
         && a[24..28] == our_ip.octets();
     let mac = MacAddress(a[8..14].try_into().ok()?);
     (ok && mac.is_valid_unicast()).then_some(mac)
+}
+
+/// Learn `dst_ip`'s MAC with ARP: broadcast a request from `src_ip`, wait
+/// `per_try` for the reply, up to `tries` times. Frames other than the reply
+/// that arrive meanwhile are discarded. Honours the NIC's stop flag.
+pub fn resolve_mac(
+    nic: &mut Nic,
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    tries: u32,
+    per_try: Duration,
+) -> Result<MacAddress, Error> {
+    let start = Instant::now();
+    let mac = nic.mac();
+    for attempt in 1..=tries {
+        {
+            let mut batch = nic.tx_batch()?;
+            let buf = batch.frame_buffer().ok_or(Error::TxRingFull)?;
+            let n = write_request(buf, mac, src_ip, dst_ip);
+            batch.push(n)?;
+            batch.send()?;
+        }
+        log::debug!("ARP: who has {dst_ip}? tell {src_ip} (try {attempt} of {tries})");
+        let deadline = Instant::now() + per_try;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !nic.wait_rx(left)? {
+                break;
+            }
+            let mut found = None;
+            nic.rx_burst(64, |frame| found = found.or_else(|| parse_reply(frame, src_ip, dst_ip)));
+            if let Some(m) = found {
+                log::info!("ARP: {dst_ip} is at {m}");
+                return Ok(m);
+            }
+        }
+    }
+    Err(Error::ArpNoReply { ip: dst_ip, tries, secs: start.elapsed().as_secs_f64() })
 }
 
 #[cfg(test)]

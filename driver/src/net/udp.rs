@@ -6,10 +6,11 @@
 //! the UDP header to the end of the frame, folds in the seed and stores the
 //! complement. The CPU never reads the payload.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::checksum;
-use super::{ETHERTYPE_IPV4, ETH_HEADER};
+use super::{ETHERTYPE_IPV4, ETH_HEADER_LEN as ETH_HEADER};
+use crate::device::{ChecksumOffload, L4Protocol};
 use crate::mac::MacAddress;
 
 /// IPv4 header length (no options).
@@ -59,6 +60,24 @@ const PROTO_UDP: u8 = 17;
 const FLAG_DF: u16 = 0x4000;
 
 impl UdpFlow {
+    /// A flow from `src` (our address and port, sent from `src_mac`) to
+    /// `dst` at `dst_mac` (the next hop: from ARP, see [`arp::resolve_mac`](super::arp::resolve_mac)).
+    pub fn new(src_mac: MacAddress, src: SocketAddrV4, dst_mac: MacAddress, dst: SocketAddrV4) -> UdpFlow {
+        UdpFlow { src_mac, dst_mac, src_ip: *src.ip(), dst_ip: *dst.ip(), src_port: src.port(), dst_port: dst.port() }
+    }
+
+    /// Where the NIC computes the checksums of this flow's datagrams.
+    pub(crate) fn checksum_offload() -> ChecksumOffload {
+        ChecksumOffload {
+            ip_start: offsets::IP_START as u8,
+            ip_checksum: offsets::IP_CSUM as u8,
+            ip_end: offsets::IP_END as u16,
+            l4_start: offsets::UDP_START as u8,
+            l4_checksum: offsets::UDP_CSUM as u8,
+            l4: L4Protocol::Udp,
+        }
+    }
+
     fn write_common(&self, buf: &mut [u8], payload_len: usize, ip_id: u16) {
         assert!(payload_len <= MAX_PAYLOAD, "UDP payload of {payload_len} bytes exceeds the MTU");
         let udp_len = (UDP_HEADER + payload_len) as u16;

@@ -8,8 +8,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::PciAddress;
-use crate::e1000::{DeviceModel, SUPPORTED_DEVICES};
+use super::{PciAddress, PciId};
 use crate::error::{Error, GroupMember, NetworkController};
 
 /// A view of sysfs rooted at `root`.
@@ -27,8 +26,8 @@ impl Default for Sysfs {
 /// A device that passed every check sysfs can make.
 #[derive(Debug, Clone)]
 pub struct UsableDevice {
-    /// The NIC model, from the supported table.
-    pub model: &'static DeviceModel,
+    /// Its vendor and device ID (one zcnic drives).
+    pub id: PciId,
     /// Its IOMMU group number (`/dev/vfio/N`).
     pub iommu_group: u32,
 }
@@ -148,8 +147,15 @@ impl Sysfs {
 
     /// Everything that can be checked before opening VFIO, in the order a
     /// user would fix it: the device exists, zcnic supports it, vfio-pci is
-    /// loaded and owns it, and it has an IOMMU group.
-    pub fn check_usable(&self, addr: &PciAddress) -> Result<UsableDevice, Error> {
+    /// loaded and owns it, and it has an IOMMU group. Which devices zcnic
+    /// drives is the device layer's knowledge: `is_supported` tells, and
+    /// `supported_list` names them for the error message.
+    pub(crate) fn check_usable(
+        &self,
+        addr: &PciAddress,
+        is_supported: &dyn Fn(PciId) -> bool,
+        supported_list: &dyn Fn() -> String,
+    ) -> Result<UsableDevice, Error> {
         if !self.device_dir(addr).exists() {
             return Err(Error::NoSuchDevice { addr: *addr, nics: self.network_controllers() });
         }
@@ -161,10 +167,10 @@ impl Sysfs {
         if let Some(class) = self.class(addr).ok().filter(|c| c >> 16 != 0x02) {
             return Err(Error::NotANetworkDevice { addr: *addr, class });
         }
-        let model = SUPPORTED_DEVICES
-            .iter()
-            .find(|m| m.vendor_id == vendor && m.device_id == device)
-            .ok_or(Error::UnsupportedDevice { addr: *addr, vendor, device })?;
+        let id = PciId { vendor, device };
+        if !is_supported(id) {
+            return Err(Error::UnsupportedDevice { addr: *addr, vendor, device, supported: supported_list() });
+        }
         let driver = self.driver(addr);
         if driver.as_deref() != Some("vfio-pci") {
             if !self.vfio_pci_loaded() {
@@ -173,7 +179,7 @@ impl Sysfs {
             return Err(Error::NotBoundToVfio { addr: *addr, driver });
         }
         let iommu_group = self.iommu_group(addr).ok_or(Error::NoIommuGroup { addr: *addr })?;
-        Ok(UsableDevice { model, iommu_group })
+        Ok(UsableDevice { id, iommu_group })
     }
 }
 
@@ -228,13 +234,28 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// What the device layer would say: the two e1000-family IDs.
+    fn e1000s(id: PciId) -> bool {
+        id.vendor == 0x8086 && (id.device == 0x100e || id.device == 0x10d3)
+    }
+
+    fn e1000_list() -> String {
+        "8086:100e (82540EM, e1000), 8086:10d3 (82574L, e1000e)".into()
+    }
+
+    impl Sysfs {
+        fn check(&self, a: &PciAddress) -> Result<UsableDevice, Error> {
+            self.check_usable(a, &e1000s, &e1000_list)
+        }
+    }
+
     #[test]
     fn a_bound_supported_nic_passes() {
         let sys = FakeSys::new();
         sys.device("0000:00:02.0", 0x8086, 0x100e, 0x020000, Some("vfio-pci"), Some(3));
-        let ok = sys.sysfs().check_usable(&addr("0000:00:02.0")).unwrap();
+        let ok = sys.sysfs().check(&addr("0000:00:02.0")).unwrap();
         assert_eq!(ok.iommu_group, 3);
-        assert_eq!(ok.model.family, "e1000");
+        assert_eq!(ok.id, PciId { vendor: 0x8086, device: 0x100e });
     }
 
     #[test]
@@ -242,7 +263,7 @@ mod tests {
         let sys = FakeSys::new();
         sys.device("0000:00:02.0", 0x8086, 0x10d3, 0x020000, None, Some(3));
         sys.device("0000:00:1f.2", 0x8086, 0x2922, 0x010601, Some("ahci"), Some(4));
-        let e = sys.sysfs().check_usable(&addr("0000:00:09.0")).unwrap_err();
+        let e = sys.sysfs().check(&addr("0000:00:09.0")).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, Error::NoSuchDevice { .. }), "{msg}");
         assert!(msg.contains("0000:00:09.0") && msg.contains("0000:00:02.0 8086:10d3"), "{msg}");
@@ -253,7 +274,7 @@ mod tests {
     fn an_unsupported_device_is_refused_naming_what_is_supported() {
         let sys = FakeSys::new();
         sys.device("0000:00:03.0", 0x8086, 0x10c9, 0x020000, Some("vfio-pci"), Some(3));
-        let msg = sys.sysfs().check_usable(&addr("0000:00:03.0")).unwrap_err().to_string();
+        let msg = sys.sysfs().check(&addr("0000:00:03.0")).unwrap_err().to_string();
         assert!(msg.contains("8086:10c9") && msg.contains("8086:100e") && msg.contains("8086:10d3"), "{msg}");
     }
 
@@ -261,29 +282,26 @@ mod tests {
     fn a_device_that_is_not_a_nic_is_named_as_such() {
         let sys = FakeSys::new();
         sys.device("0000:00:1f.3", 0x8086, 0x2930, 0x0c0500, None, Some(3));
-        let msg = sys.sysfs().check_usable(&addr("0000:00:1f.3")).unwrap_err().to_string();
+        let msg = sys.sysfs().check(&addr("0000:00:1f.3")).unwrap_err().to_string();
         assert!(msg.contains("not a network controller (PCI class 0c0500)"), "{msg}");
     }
 
     #[test]
-    fn an_unbound_nic_gets_the_bind_command() {
+    fn an_unbound_nic_is_named_with_its_driver() {
         let sys = FakeSys::new();
         sys.driver_loaded("vfio-pci");
         sys.device("0000:00:02.0", 0x8086, 0x100e, 0x020000, Some("e1000"), Some(3));
-        let e = sys.sysfs().check_usable(&addr("0000:00:02.0")).unwrap_err();
+        let e = sys.sysfs().check(&addr("0000:00:02.0")).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, Error::NotBoundToVfio { .. }));
-        assert!(
-            msg.contains("not bound to vfio-pci (its driver is e1000)") && msg.contains("driver_override"),
-            "{msg}"
-        );
+        assert!(msg.contains("not bound to vfio-pci (its driver is e1000)"), "{msg}");
     }
 
     #[test]
     fn without_vfio_pci_loaded_the_error_says_modprobe() {
         let sys = FakeSys::new();
         sys.device("0000:00:02.0", 0x8086, 0x100e, 0x020000, None, Some(3));
-        let msg = sys.sysfs().check_usable(&addr("0000:00:02.0")).unwrap_err().to_string();
+        let msg = sys.sysfs().check(&addr("0000:00:02.0")).unwrap_err().to_string();
         assert!(msg.contains("modprobe vfio-pci"), "{msg}");
     }
 
@@ -291,7 +309,7 @@ mod tests {
     fn no_iommu_group_means_the_iommu_is_off() {
         let sys = FakeSys::new();
         sys.device("0000:00:02.0", 0x8086, 0x100e, 0x020000, Some("vfio-pci"), None);
-        let msg = sys.sysfs().check_usable(&addr("0000:00:02.0")).unwrap_err().to_string();
+        let msg = sys.sysfs().check(&addr("0000:00:02.0")).unwrap_err().to_string();
         assert!(msg.contains("intel_iommu=on"), "{msg}");
     }
 

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use vfio_bindings::bindings::vfio::VFIO_GROUP_FLAGS_VIABLE;
 
 use super::container::{open_vfio_file, Container};
-use super::ioctl;
 use crate::error::Error;
 use crate::pci::sysfs::Sysfs;
 use crate::pci::PciAddress;
+use crate::sys::vfio as ioctl;
 
 /// An open, viable VFIO group attached to its own container.
 #[derive(Debug)]
-pub struct Group {
+pub(crate) struct Group {
     fd: OwnedFd,
     id: u32,
     container: Arc<Container>,
@@ -25,7 +25,7 @@ pub struct Group {
 impl Group {
     /// Open group `id`, check that it is viable and give it a container with
     /// the Type1v2 IOMMU.
-    pub fn open(id: u32, sysfs: &Sysfs) -> Result<Group, Error> {
+    pub(crate) fn open(id: u32, sysfs: &Sysfs) -> Result<Group, Error> {
         let container_fd = Container::open_fd()?;
         let path = PathBuf::from(format!("/dev/vfio/{id}"));
         let fd = open_vfio_file(&path)?;
@@ -38,13 +38,8 @@ impl Group {
         Ok(Group { fd, id, container })
     }
 
-    /// The group number.
-    pub fn id(&self) -> u32 {
-        self.id
-    }
-
     /// The container (IOMMU address space) the group is attached to.
-    pub fn container(&self) -> &Arc<Container> {
+    pub(crate) fn container(&self) -> &Arc<Container> {
         &self.container
     }
 

@@ -5,8 +5,7 @@
 //! VFIO: after each interrupt the driver must make the device deassert the line
 //! (on the e1000, by reading ICR) and then unmask it. MSI needs no unmasking.
 
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use vfio_bindings::bindings::vfio::{
@@ -14,8 +13,10 @@ use vfio_bindings::bindings::vfio::{
     VFIO_PCI_MSI_IRQ_INDEX,
 };
 
-use super::{ioctl, Device};
+use super::Device;
 use crate::error::Error;
+use crate::sys::event::EventFd;
+use crate::sys::vfio as ioctl;
 
 /// Which interrupt mechanism is in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,15 +38,15 @@ impl IrqMode {
 
 /// A device interrupt wired to an eventfd.
 #[derive(Debug)]
-pub struct Interrupt {
+pub(crate) struct Interrupt {
     mode: IrqMode,
-    eventfd: OwnedFd,
+    eventfd: EventFd,
 }
 
 impl Interrupt {
     /// Wire the device's interrupt to a new eventfd: MSI if the device offers
     /// it, INTx otherwise.
-    pub fn enable(device: &Device) -> Result<Interrupt, Error> {
+    pub(crate) fn enable(device: &Device) -> Result<Interrupt, Error> {
         let fd = device.as_fd();
         let offers = |index| {
             ioctl::device_get_irq_info(fd, index)
@@ -59,13 +60,7 @@ impl Interrupt {
         } else {
             return Err(Error::VfioUnsupported("the device offers neither MSI nor INTx through VFIO".into()));
         };
-        // SAFETY: eventfd() takes no pointers; the result is checked below.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if raw < 0 {
-            return Err(Error::Os { what: "eventfd", source: io::Error::last_os_error() });
-        }
-        // SAFETY: a fresh fd that nothing else owns.
-        let eventfd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let eventfd = EventFd::new().map_err(Error::os("eventfd"))?;
         ioctl::device_set_irqs(fd, mode.index(), VFIO_IRQ_SET_ACTION_TRIGGER, 1, Some(eventfd.as_fd()))
             .map_err(Error::os("VFIO_DEVICE_SET_IRQS (enable)"))?;
         log::debug!("{}: interrupts through {mode:?}", device.addr());
@@ -73,51 +68,21 @@ impl Interrupt {
     }
 
     /// The mechanism in use.
-    pub fn mode(&self) -> IrqMode {
+    pub(crate) fn mode(&self) -> IrqMode {
         self.mode
     }
 
     /// Sleep until the interrupt fires or `timeout` passes. Returns how many
-    /// interrupts were signalled (0 on timeout).
-    pub fn wait(&self, timeout: Duration) -> Result<u64, Error> {
-        let mut pfd = libc::pollfd { fd: self.eventfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // Round a sub-millisecond remainder up so a short wait still sleeps.
-        let ms = if ms == 0 && !timeout.is_zero() { 1 } else { ms };
-        crate::syscalls::note(1);
-        // SAFETY: one live pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(0);
-            }
-            return Err(Error::Os { what: "poll on the interrupt eventfd", source: e });
-        }
-        if n == 0 {
-            return Ok(0);
-        }
-        Ok(self.drain())
-    }
-
-    /// Read and reset the eventfd's count without sleeping.
-    pub fn drain(&self) -> u64 {
-        let mut count = 0u64;
-        crate::syscalls::note(1);
-        // SAFETY: reads 8 bytes into a live u64; the fd is non-blocking.
-        let n = unsafe { libc::read(self.eventfd.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
-        if n == 8 {
-            count
-        } else {
-            0
-        }
+    /// interrupts were signalled (0 on timeout or a signal).
+    pub(crate) fn wait(&self, timeout: Duration) -> Result<u64, Error> {
+        let ready = self.eventfd.poll(timeout).map_err(Error::os("poll on the interrupt eventfd"))?;
+        Ok(if ready { self.eventfd.take() } else { 0 })
     }
 
     /// After the device has deasserted its interrupt (ICR read), let INTx
     /// through again. A no-op for MSI.
-    pub fn unmask(&self, device: &Device) -> Result<(), Error> {
+    pub(crate) fn unmask(&self, device: &Device) -> Result<(), Error> {
         if self.mode == IrqMode::Intx {
-            crate::syscalls::note(1);
             ioctl::device_set_irqs(device.as_fd(), VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, 1, None)
                 .map_err(Error::os("VFIO_DEVICE_SET_IRQS (unmask INTx)"))?;
         }
@@ -125,7 +90,7 @@ impl Interrupt {
     }
 
     /// Disconnect the eventfd from the device.
-    pub fn disable(&self, device: &Device) {
+    pub(crate) fn disable(&self, device: &Device) {
         if let Err(e) = ioctl::device_set_irqs(device.as_fd(), self.mode.index(), VFIO_IRQ_SET_ACTION_TRIGGER, 0, None)
         {
             log::warn!("{}: could not disable interrupts: {e}", device.addr());

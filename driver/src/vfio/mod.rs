@@ -1,13 +1,19 @@
-//! VFIO: the container (an IOMMU address space), the group (the unit the
-//! IOMMU isolates) and the device (regions, config space).
+//! VFIO: the container (an IOMMU address space and the allocator of IOVAs in
+//! it), the group (the unit the IOMMU isolates), the device (its regions,
+//! config space and bus mastering) and its interrupts.
+//!
+//! Everything here is crate-private but [`IrqMode`] and
+//! [`live_dma_mappings`]: no safe public API can map or unmap DMA memory.
 
 mod container;
 mod device;
 mod group;
-pub(crate) mod ioctl;
+mod iova;
 mod irq;
 
-pub use container::{parse_iova_ranges, Container, DmaAccess};
-pub use device::{Device, RegionInfo};
-pub use group::Group;
-pub use irq::{Interrupt, IrqMode};
+pub use container::live_dma_mappings;
+pub(crate) use container::{Container, DmaAccess};
+pub(crate) use device::{BusMaster, Device};
+pub(crate) use group::Group;
+pub(crate) use irq::Interrupt;
+pub use irq::IrqMode;

@@ -1,14 +1,16 @@
-//! The NICs zcnic drives, and what differs between them.
+//! The e1000-family parts zcnic drives, and what differs between them.
+
+use crate::pci::PciId;
 
 /// How the EEPROM read register (EERD) is laid out on a part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EerdLayout {
+pub(crate) struct EerdLayout {
     /// Bit that starts a read.
-    pub start: u32,
+    pub(crate) start: u32,
     /// Bit the NIC sets when the data is there.
-    pub done: u32,
+    pub(crate) done: u32,
     /// Shift of the word address.
-    pub addr_shift: u32,
+    pub(crate) addr_shift: u32,
 }
 
 /// One supported NIC model.
@@ -22,19 +24,29 @@ pub struct DeviceModel {
     pub name: &'static str,
     /// Linux driver family (and QEMU device name).
     pub family: &'static str,
+    /// Size of BAR0, the register window.
+    pub(crate) bar0_size: u64,
     /// EERD layout.
-    pub eerd: EerdLayout,
+    pub(crate) eerd: EerdLayout,
     /// Whether this is the 82574L (PCIe, e1000e), which needs a few extra bits.
-    pub is_82574: bool,
+    pub(crate) is_82574: bool,
 }
 
-/// Every NIC zcnic drives.
-pub const SUPPORTED_DEVICES: &[DeviceModel] = &[
+impl DeviceModel {
+    /// Its PCI vendor and device ID.
+    pub fn pci_id(&self) -> PciId {
+        PciId { vendor: self.vendor_id, device: self.device_id }
+    }
+}
+
+/// Every e1000-family NIC zcnic drives.
+pub(crate) const SUPPORTED_DEVICES: &[DeviceModel] = &[
     DeviceModel {
         vendor_id: 0x8086,
         device_id: 0x100e,
         name: "82540EM",
         family: "e1000",
+        bar0_size: 128 * 1024,
         eerd: EerdLayout { start: 1 << 0, done: 1 << 4, addr_shift: 8 },
         is_82574: false,
     },
@@ -43,6 +55,7 @@ pub const SUPPORTED_DEVICES: &[DeviceModel] = &[
         device_id: 0x10d3,
         name: "82574L",
         family: "e1000e",
+        bar0_size: 128 * 1024,
         eerd: EerdLayout { start: 1 << 0, done: 1 << 1, addr_shift: 2 },
         is_82574: true,
     },

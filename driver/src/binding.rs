@@ -12,10 +12,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::sysfs::Sysfs;
-use super::PciAddress;
-use crate::e1000::SUPPORTED_DEVICES;
+use crate::device::{find_model, supported_list};
 use crate::error::{Error, GroupMember};
+use crate::pci::sysfs::Sysfs;
+use crate::pci::PciAddress;
 
 /// Where `bind` remembers a NIC's previous driver and interface name
 /// (`<BDF>.driver`, `<BDF>.ifname`), shared with scripts/bind-vfio.sh.
@@ -60,7 +60,7 @@ pub struct DeviceFacts {
 impl DeviceFacts {
     /// Whether zcnic drives it.
     pub fn supported(&self) -> bool {
-        SUPPORTED_DEVICES.iter().any(|m| m.vendor_id == self.vendor && m.device_id == self.device)
+        find_model(self.vendor, self.device).is_some()
     }
 
     /// Whether it is a network controller (class 0x02xxxx).
@@ -93,36 +93,7 @@ pub struct SystemAddresses;
 
 impl AddressSource for SystemAddresses {
     fn addresses(&self, name: &str) -> Vec<IpAddr> {
-        let mut out = Vec::new();
-        let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-        // SAFETY: getifaddrs allocates a list and stores its head in `head`.
-        if unsafe { libc::getifaddrs(&mut head) } != 0 {
-            return out;
-        }
-        let mut cur = head;
-        while !cur.is_null() {
-            // SAFETY: `cur` is a node of the list getifaddrs returned, alive until freeifaddrs.
-            let ifa = unsafe { &*cur };
-            // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-            let ifname = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
-            if ifname.to_bytes() == name.as_bytes() && !ifa.ifa_addr.is_null() {
-                // SAFETY: ifa_addr points to a sockaddr whose family says its real type.
-                let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
-                if family == libc::AF_INET {
-                    // SAFETY: family AF_INET means a sockaddr_in.
-                    let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                    out.push(IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes()));
-                } else if family == libc::AF_INET6 {
-                    // SAFETY: family AF_INET6 means a sockaddr_in6.
-                    let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-                    out.push(IpAddr::from(sin6.sin6_addr.s6_addr));
-                }
-            }
-            cur = ifa.ifa_next;
-        }
-        // SAFETY: frees the list getifaddrs allocated, once.
-        unsafe { libc::freeifaddrs(head) };
-        out
+        crate::sys::host::interface_addresses().into_iter().filter(|(n, _)| n == name).map(|(_, a)| a).collect()
     }
 
     fn has_route(&self, name: &str) -> bool {
@@ -207,7 +178,12 @@ pub fn check_bind(facts: &DeviceFacts, force: bool) -> Result<BindDecision, Erro
     if !facts.is_network() {
         refusals.push(Error::NotANetworkDevice { addr: facts.addr, class: facts.class });
     } else if !facts.supported() {
-        refusals.push(Error::UnsupportedDevice { addr: facts.addr, vendor: facts.vendor, device: facts.device });
+        refusals.push(Error::UnsupportedDevice {
+            addr: facts.addr,
+            vendor: facts.vendor,
+            device: facts.device,
+            supported: supported_list(),
+        });
     }
     for i in &facts.interfaces {
         let addresses: Vec<String> = i.addresses.iter().filter(|a| significant(a)).map(|a| a.to_string()).collect();
@@ -473,7 +449,7 @@ mod tests {
         f.interfaces[0].up = true;
         f.interfaces[0].addresses = vec!["192.0.2.7".parse().unwrap()];
         let e = check_bind(&f, false).unwrap_err().to_string();
-        assert!(e.contains("eth1") && e.contains("192.0.2.7") && e.contains("--force"), "{e}");
+        assert!(e.contains("eth1") && e.contains("192.0.2.7") && e.contains("ip link set eth1 down"), "{e}");
         match check_bind(&f, true).unwrap() {
             BindDecision::Proceed { warnings } => assert_eq!(warnings.len(), 1),
             other => panic!("{other:?}"),

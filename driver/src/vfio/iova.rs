@@ -9,18 +9,18 @@ use std::ops::Range;
 
 /// Every IOVA below this is kept unused, so that a zeroed or garbage small
 /// address in a descriptor is never a valid DMA target.
-pub const IOVA_FLOOR: u64 = 2 << 20;
+pub(crate) const IOVA_FLOOR: u64 = 2 << 20;
 
 /// A first-fit allocator over a set of free IOVA ranges.
 #[derive(Debug, Clone)]
-pub struct IovaAllocator {
+pub(crate) struct IovaAllocator {
     /// Free ranges, sorted, disjoint, never adjacent (merged on free).
     free: Vec<Range<u64>>,
 }
 
 impl IovaAllocator {
     /// An allocator over `valid` ranges (half-open), less everything below [`IOVA_FLOOR`].
-    pub fn new(valid: &[Range<u64>]) -> Self {
+    pub(crate) fn new(valid: &[Range<u64>]) -> Self {
         let mut free: Vec<Range<u64>> =
             valid.iter().map(|r| r.start.max(IOVA_FLOOR)..r.end).filter(|r| r.start < r.end).collect();
         free.sort_by_key(|r| r.start);
@@ -36,7 +36,7 @@ impl IovaAllocator {
 
     /// Take `len` bytes aligned to `align` (a power of two). `None` if no free
     /// range can hold them.
-    pub fn alloc(&mut self, len: u64, align: u64) -> Option<u64> {
+    pub(crate) fn alloc(&mut self, len: u64, align: u64) -> Option<u64> {
         assert!(align.is_power_of_two(), "alignment must be a power of two");
         if len == 0 {
             return None;
@@ -66,7 +66,7 @@ impl IovaAllocator {
 
     /// Give back `len` bytes at `iova`, which must have come from [`alloc`](Self::alloc)
     /// and not been freed since.
-    pub fn free(&mut self, iova: u64, len: u64) {
+    pub(crate) fn free(&mut self, iova: u64, len: u64) {
         let new = iova..iova + len;
         let pos = self.free.partition_point(|r| r.start < new.start);
         debug_assert!(pos == 0 || self.free[pos - 1].end <= new.start, "double free of IOVA {iova:#x}");
@@ -84,7 +84,8 @@ impl IovaAllocator {
     }
 
     /// Total free bytes.
-    pub fn free_bytes(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn free_bytes(&self) -> u64 {
         self.free.iter().map(|r| r.end - r.start).sum()
     }
 }

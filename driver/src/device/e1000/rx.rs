@@ -1,53 +1,21 @@
 //! The receive queue: an RX ring and one 2 KiB buffer per slot, both in the
-//! NIC's device-writable region. Frames are copied out of DMA memory through
-//! raw pointers before the caller sees them (memory the NIC may write is
-//! never turned into a Rust reference), then the slots go straight back to
-//! the NIC with one RDT write per burst.
+//! NIC's device-writable mapping. Frames are copied out of DMA memory before
+//! the caller sees them (memory the NIC may write is never turned into a Rust
+//! reference), then the slots go straight back to the NIC with one RDT write
+//! per burst.
 
 use std::sync::atomic::{fence, Ordering};
 
-use zcnic_ring::{LegacyRxDesc, RxCompletion, RxDrop, RxRing};
+use zcnic_ring::{LegacyRxDesc, RxCompletion, RxRing};
 
 use super::regs;
-use crate::dma::{DescriptorView, DmaRegion};
+use crate::device::register::{RegisterIo, Registers};
+use crate::device::RxStats;
+use crate::dma::{DescriptorView, DmaMapping};
 use crate::error::Error;
-use crate::mmio::Mmio;
 
 /// Bytes per receive buffer (RCTL.BSIZE = 2048).
-pub const RX_BUFFER_SIZE: usize = 2048;
-
-/// Counters of the receive path.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RxStats {
-    /// Frames delivered to the caller.
-    pub frames: u64,
-    /// Bytes delivered (without FCS).
-    pub bytes: u64,
-    /// RDT writes.
-    pub doorbells: u64,
-    /// Dropped: length zero, under 14 bytes or over the buffer.
-    pub dropped_bad_length: u64,
-    /// Dropped: the NIC flagged a frame error (CRC, symbol, sequence...).
-    pub dropped_frame_error: u64,
-    /// Dropped: part of a frame spread over several descriptors.
-    pub dropped_multi_descriptor: u64,
-}
-
-impl RxStats {
-    /// Count a dropped descriptor under its reason.
-    pub fn record_drop(&mut self, reason: RxDrop) {
-        match reason {
-            RxDrop::BadLength => self.dropped_bad_length += 1,
-            RxDrop::FrameError => self.dropped_frame_error += 1,
-            RxDrop::MultiDescriptor => self.dropped_multi_descriptor += 1,
-        }
-    }
-
-    /// All drops together.
-    pub fn dropped(&self) -> u64 {
-        self.dropped_bad_length + self.dropped_frame_error + self.dropped_multi_descriptor
-    }
-}
+pub(crate) const RX_BUFFER_SIZE: usize = 2048;
 
 pub(crate) struct RxQueue {
     ring: RxRing,
@@ -68,21 +36,22 @@ impl RxQueue {
         })
     }
 
-    pub(crate) fn descriptors<'r>(&self, rings: &'r DmaRegion) -> DescriptorView<'r, LegacyRxDesc> {
+    pub(crate) fn descriptors<'r>(&self, rings: &'r DmaMapping) -> DescriptorView<'r, LegacyRxDesc> {
         DescriptorView::new(rings, self.desc_offset, usize::from(self.ring.size()))
     }
 
-    fn buffer_iova(rings: &DmaRegion, buffer_offset: usize) -> impl Fn(u16) -> u64 + '_ {
-        move |slot| rings.iova_at(buffer_offset + usize::from(slot) * RX_BUFFER_SIZE, RX_BUFFER_SIZE)
+    fn buffer_iova(rings: &DmaMapping, buffer_offset: usize) -> impl Fn(u16) -> u64 + '_ {
+        move |slot| rings.span(buffer_offset + usize::from(slot) * RX_BUFFER_SIZE, RX_BUFFER_SIZE as u32).iova()
     }
 
-    /// Give every slot a buffer; returns the first RDT.
-    pub(crate) fn init(&mut self, rings: &DmaRegion) -> u16 {
+    /// Give every slot a buffer (the ring starts empty); returns the first RDT.
+    pub(crate) fn init(&mut self, rings: &DmaMapping) -> u16 {
+        self.ring = RxRing::new(self.ring.size(), RX_BUFFER_SIZE as u16).expect("the size was valid before");
         let mut view = self.descriptors(rings);
         self.ring.init(&mut view, Self::buffer_iova(rings, self.buffer_offset))
     }
 
-    pub(crate) fn has_completed(&self, rings: &DmaRegion) -> bool {
+    pub(crate) fn has_completed(&self, rings: &DmaMapping) -> bool {
         self.ring.has_completed(&self.descriptors(rings))
     }
 
@@ -90,19 +59,15 @@ impl RxQueue {
         self.stats
     }
 
-    pub(crate) fn ring(&self) -> &RxRing {
-        &self.ring
-    }
-
     /// Deliver up to `max` frames to `on_frame`, then hand the slots back.
-    pub(crate) fn burst(
+    pub(crate) fn burst<R: RegisterIo + ?Sized>(
         &mut self,
-        rings: &DmaRegion,
-        regs: &Mmio,
+        rings: &DmaMapping,
+        regs: &R,
         max: usize,
-        mut on_frame: impl FnMut(&[u8]),
+        on_frame: &mut dyn FnMut(&[u8]),
     ) -> usize {
-        let mut view = DescriptorView::<LegacyRxDesc>::new(rings, self.desc_offset, usize::from(self.ring.size()));
+        let mut view = self.descriptors(rings);
         let mut delivered = 0;
         while delivered < max {
             match self.ring.next_completed(&view) {
@@ -126,7 +91,7 @@ impl RxQueue {
         if let Some(tail) = self.ring.refill(&mut view, Self::buffer_iova(rings, self.buffer_offset)) {
             // Cleared descriptors must be visible before the NIC sees the new tail.
             fence(Ordering::SeqCst);
-            regs.write32(regs::RDT, u32::from(tail));
+            regs.write(regs::RDT, u32::from(tail));
             self.stats.doorbells += 1;
         }
         delivered
@@ -146,15 +111,16 @@ mod tests {
         let mut mem = VecMemory::<LegacyRxDesc>::new(16);
         ring.init(&mut mem, |s| 0x20_0000 + u64::from(s) * 2048);
         let dd_eop = RxStatus::DD | RxStatus::EOP;
-        let writes: [(u16, u8, u8); 9] = [
-            (0, dd_eop, 0),
-            (9, dd_eop, 0),
-            (2049, dd_eop, 0),
+        let none = RxErrors::empty();
+        let writes: [(u16, RxStatus, RxErrors); 9] = [
+            (0, dd_eop, none),
+            (9, dd_eop, none),
+            (2049, dd_eop, none),
             (64, dd_eop, RxErrors::CE),
             (64, dd_eop, RxErrors::SEQ),
-            (2048, RxStatus::DD, 0),
-            (100, dd_eop, 0),
-            (60, dd_eop, 0),
+            (2048, RxStatus::DD, none),
+            (100, dd_eop, none),
+            (60, dd_eop, none),
             (u16::MAX, dd_eop, RxErrors::RXE),
         ];
         for (i, (len, status, errors)) in writes.into_iter().enumerate() {

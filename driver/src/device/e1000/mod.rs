@@ -1,0 +1,207 @@
+//! The Intel e1000 family: the 82540EM ("e1000") and the 82574L ("e1000e"),
+//! the first implementation of [`NicFamily`].
+//!
+//! An [`E1000`] owns everything the NIC can reach: one device-writable DMA
+//! mapping holding both descriptor rings and the receive buffers, and the
+//! transmit header buffers in a mapping the device may only read.
+
+mod bringup;
+mod models;
+pub(crate) mod regs;
+mod rx;
+mod stats;
+mod tx;
+
+use std::sync::Arc;
+
+pub use models::DeviceModel;
+pub(crate) use models::SUPPORTED_DEVICES;
+
+use regs::Interrupts;
+use rx::{RxQueue, RX_BUFFER_SIZE};
+use tx::TxQueue;
+
+use crate::device::register::Registers;
+use crate::device::{HwStats, NicConfig, NicFamily, RxStats, TxFrame, TxQueueState, TxStats, Wake};
+use crate::dma::{self, DmaMapping};
+use crate::error::Error;
+use crate::mac::MacAddress;
+use crate::sys::bar::Bar;
+use crate::sys::memory::PAGE;
+use crate::vfio::{Container, DmaAccess};
+
+/// Where each ring lives in the device-writable mapping.
+struct RingLayout {
+    tx_desc: usize,
+    rx_desc: usize,
+    rx_buffers: usize,
+    total: usize,
+}
+
+impl RingLayout {
+    fn new(tx_size: u16, rx_size: u16) -> RingLayout {
+        let page = |n: usize| n.div_ceil(PAGE) * PAGE;
+        let tx_desc = 0;
+        let rx_desc = page(usize::from(tx_size) * 16);
+        let rx_buffers = rx_desc + page(usize::from(rx_size) * 16);
+        let total = rx_buffers + usize::from(rx_size) * RX_BUFFER_SIZE;
+        RingLayout { tx_desc, rx_desc, rx_buffers, total }
+    }
+}
+
+/// An e1000-family NIC's registers, rings and buffers.
+pub(crate) struct E1000 {
+    // Field order is drop order: DMA memory is unmapped (the owner has
+    // stopped the NIC first) before the register window goes.
+    rings: DmaMapping,
+    tx: TxQueue,
+    rx: RxQueue,
+    regs: Bar,
+    model: &'static DeviceModel,
+    mac: MacAddress,
+    hw_stats: HwStats,
+}
+
+impl E1000 {
+    /// Take over the NIC behind `regs`: quiesce it and allocate its rings
+    /// and buffers in `container`. The NIC is not reset nor programmed yet.
+    pub(crate) fn new(
+        model: &'static DeviceModel,
+        regs: Bar,
+        container: &Arc<Container>,
+        config: &NicConfig,
+    ) -> Result<E1000, Error> {
+        bringup::quiesce(&regs);
+        let layout = RingLayout::new(config.tx_ring_size, config.rx_ring_size);
+        let (rings, kind) = dma::allocate(container, layout.total, DmaAccess::DeviceReadsWrites)?;
+        log::debug!("rings at IOVA {:#x} ({kind:?})", rings.iova());
+        let tx = TxQueue::new(container, config.tx_ring_size, layout.tx_desc)?;
+        let rx = RxQueue::new(config.rx_ring_size, layout.rx_desc, layout.rx_buffers)?;
+        Ok(E1000 { rings, tx, rx, regs, model, mac: MacAddress::default(), hw_stats: HwStats::default() })
+    }
+}
+
+/// The e1000 interrupt causes that wake a waiter for `wake`.
+fn causes_for(wake: Wake) -> Interrupts {
+    let mut causes = Interrupts::LSC;
+    if wake.contains(Wake::TX_DONE) {
+        causes |= Interrupts::TXDW;
+    }
+    if wake.contains(Wake::RX) {
+        causes |= Interrupts::RXT0 | Interrupts::RXO | Interrupts::RXDMT0;
+    }
+    causes
+}
+
+fn wake_for(causes: Interrupts) -> Wake {
+    let mut wake = Wake::empty();
+    wake.set(Wake::TX_DONE, causes.contains(Interrupts::TXDW));
+    wake.set(Wake::RX, causes.intersects(Interrupts::RXT0 | Interrupts::RXO | Interrupts::RXDMT0));
+    wake.set(Wake::LINK, causes.contains(Interrupts::LSC));
+    wake
+}
+
+impl NicFamily for E1000 {
+    fn model(&self) -> &'static DeviceModel {
+        self.model
+    }
+
+    fn mac(&self) -> MacAddress {
+        self.mac
+    }
+
+    fn reset(&mut self) -> Result<(), Error> {
+        bringup::reset(&self.regs)
+    }
+
+    fn program(&mut self, _config: &NicConfig) -> Result<(), Error> {
+        let regs = &self.regs;
+        bringup::setup_link(regs, self.model);
+        self.mac = bringup::read_and_program_mac(regs, self.model)?;
+        bringup::clear_multicast_table(regs);
+        let tx_view = self.tx.descriptors(&self.rings);
+        bringup::configure_tx(regs, self.model, tx_view.iova(), tx_view.byte_len() as u32);
+        let rx_view = self.rx.descriptors(&self.rings);
+        bringup::configure_rx(regs, rx_view.iova(), rx_view.byte_len() as u32);
+        let rdt = self.rx.init(&self.rings);
+        regs.write(regs::RDT, u32::from(rdt));
+        bringup::set_interrupt_throttle(regs);
+        bringup::clear_statistics(regs);
+        Ok(())
+    }
+
+    fn enable(&mut self, config: &NicConfig) {
+        bringup::enable_tx(&self.regs);
+        bringup::enable_rx(&self.regs, config.promiscuous);
+    }
+
+    fn stop(&mut self) {
+        bringup::stop(&self.regs, self.model);
+    }
+
+    fn link_up(&self) -> bool {
+        bringup::link_up(&self.regs)
+    }
+
+    fn tx_room(&self, payload_segments: usize) -> usize {
+        self.tx.room(payload_segments)
+    }
+
+    fn tx_header_buffer(&mut self) -> Option<&mut [u8]> {
+        self.tx.header_buffer()
+    }
+
+    fn tx_post(&mut self, frame: &TxFrame<'_>) -> Result<(), Error> {
+        self.tx.post(&self.rings, frame)
+    }
+
+    fn tx_doorbell(&mut self) -> bool {
+        self.tx.doorbell(&self.rings, &self.regs)
+    }
+
+    fn tx_reclaim(&mut self) -> u64 {
+        self.tx.reclaim(&self.rings)
+    }
+
+    fn tx_state(&self) -> TxQueueState {
+        let ring = self.tx.ring();
+        TxQueueState {
+            in_flight: ring.in_flight(),
+            head: ring.check_head(self.regs.read(regs::TDH)),
+            tail: ring.next_to_use(),
+        }
+    }
+
+    fn tx_forget(&mut self) {
+        self.tx.forget();
+    }
+
+    fn rx_ready(&self) -> bool {
+        self.rx.has_completed(&self.rings)
+    }
+
+    fn rx_burst(&mut self, max: usize, on_frame: &mut dyn FnMut(&[u8])) -> usize {
+        self.rx.burst(&self.rings, &self.regs, max, on_frame)
+    }
+
+    fn arm_interrupts(&mut self, wake: Wake) {
+        self.regs.write(regs::IMS, causes_for(wake));
+    }
+
+    fn mask_interrupts(&mut self) {
+        self.regs.write(regs::IMC, Interrupts::from_bits_retain(u32::MAX));
+    }
+
+    fn take_interrupt_causes(&mut self) -> Wake {
+        wake_for(self.regs.take(regs::ICR))
+    }
+
+    fn counters(&self) -> (TxStats, RxStats) {
+        (self.tx.stats(), self.rx.stats())
+    }
+
+    fn hw_stats(&mut self) -> HwStats {
+        stats::accumulate(&mut self.hw_stats, &self.regs);
+        self.hw_stats
+    }
+}

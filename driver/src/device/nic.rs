@@ -1,0 +1,463 @@
+//! [`Nic`]: one NIC driven from this process through VFIO, whichever family
+//! it belongs to.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vfio_bindings::bindings::vfio::VFIO_PCI_BAR0_REGION_INDEX;
+
+use super::{e1000, find_model, supported_list, DeviceModel, NicFamily, TxBatch, TxFrame, Wake};
+use super::{Counters, HwStats, StopFlag, TxStats};
+use crate::error::Error;
+use crate::mac::MacAddress;
+use crate::pci::{config, sysfs::Sysfs, PciAddress, PciId};
+use crate::vfio::{BusMaster, Container, Device, Group, Interrupt, IrqMode};
+
+/// After the last sign of traffic, keep polling this long before going to
+/// sleep on the interrupt: while frames flow, waiting costs no syscalls.
+const POLL_WINDOW: Duration = Duration::from_micros(200);
+/// With a stop flag installed, sleep at most this long at a time, so that a
+/// stop is noticed promptly.
+const STOP_CHECK_SLICE: Duration = Duration::from_millis(100);
+/// How long a wait goes on once the stop flag is set: long enough for frames
+/// already queued to complete (microseconds on a working NIC), short enough
+/// that every wait ends within 200 ms of a Ctrl-C.
+const STOP_GRACE: Duration = Duration::from_millis(100);
+
+/// How to bring a NIC up.
+#[derive(Debug, Clone)]
+pub struct NicConfig {
+    /// TX descriptors (a multiple of 8, 8 to 4096).
+    pub tx_ring_size: u16,
+    /// RX descriptors (a multiple of 8, 8 to 4096).
+    pub rx_ring_size: u16,
+    /// Receive every unicast and multicast frame, not only ours and broadcasts.
+    pub promiscuous: bool,
+    /// How long to wait for the link to come up.
+    pub link_timeout: Duration,
+}
+
+impl Default for NicConfig {
+    fn default() -> Self {
+        NicConfig { tx_ring_size: 512, rx_ring_size: 512, promiscuous: false, link_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// A NIC driven from this process through VFIO.
+///
+/// Dropping it stops the NIC's DMA (TX/RX off, interrupts masked, bus
+/// mastering off) before any memory the NIC could reach is unmapped and freed.
+pub struct Nic {
+    // Field order is drop order: the family's DMA memory and register mapping
+    // go (after Drop::drop has stopped the NIC) before the interrupt and the
+    // device, whose group holds the container.
+    family: Box<dyn NicFamily>,
+    irq: Interrupt,
+    device: Device,
+    config: NicConfig,
+    interrupts: u64,
+    link_changes: u64,
+    last_activity: Instant,
+    stop: Option<StopFlag>,
+    halted: Arc<AtomicBool>,
+}
+
+/// Stops a NIC's DMA from wherever it is held, without the [`Nic`]: for
+/// guards that must make sure the NIC no longer reads memory before they
+/// release it, also while a panic unwinds. A stopped NIC refuses every
+/// operation until [`Nic::recover`] brings it up again.
+#[derive(Debug, Clone)]
+pub(crate) struct DmaStopper {
+    bus_master: BusMaster,
+    halted: Arc<AtomicBool>,
+}
+
+impl DmaStopper {
+    /// Turn bus mastering off. Returns whether the NIC is now known to start
+    /// no DMA; if not, the caller must not release memory the NIC can reach.
+    pub(crate) fn stop(&self) -> bool {
+        self.halted.store(true, Ordering::SeqCst);
+        match self.bus_master.disable() {
+            Ok(()) => true,
+            Err(e) => {
+                log::error!("could not turn the NIC's bus mastering off: {e}");
+                false
+            }
+        }
+    }
+}
+
+impl Nic {
+    /// Open the NIC at `addr` through VFIO and bring it up, ready to send and receive.
+    pub fn open(addr: &PciAddress, config: &NicConfig) -> Result<Nic, Error> {
+        Self::open_with_sysfs(addr, config, &Sysfs::default())
+    }
+
+    fn open_with_sysfs(addr: &PciAddress, config: &NicConfig, sysfs: &Sysfs) -> Result<Nic, Error> {
+        let usable =
+            sysfs.check_usable(addr, &|id: PciId| find_model(id.vendor, id.device).is_some(), &supported_list)?;
+        let model = find_model(usable.id.vendor, usable.id.device).expect("check_usable passed only supported IDs");
+        log::info!("{addr}: {} ({}), IOMMU group {}", model.name, model.family, usable.iommu_group);
+        let group = Group::open(usable.iommu_group, sysfs)?;
+        let container = Arc::clone(group.container());
+        let device = Device::open(group, addr)?;
+        let bar = device.map_bar(VFIO_PCI_BAR0_REGION_INDEX, model.bar0_size)?;
+        // Registers need memory decoding; no DMA until the rings are ours.
+        device.update_command(config::COMMAND_MEMORY, config::COMMAND_BUS_MASTER)?;
+        let family = Box::new(e1000::E1000::new(model, bar, &container, config)?);
+        let irq = Interrupt::enable(&device)?;
+        let mut nic = Nic {
+            family,
+            irq,
+            device,
+            config: config.clone(),
+            interrupts: 0,
+            link_changes: 0,
+            last_activity: Instant::now(),
+            stop: None,
+            halted: Arc::new(AtomicBool::new(false)),
+        };
+        // From here on, an error drops `nic`, which stops the NIC first.
+        nic.family.reset()?;
+        nic.bring_up()?;
+        Ok(nic)
+    }
+
+    /// Program the NIC, wait for the link, then let it master the bus and
+    /// turn TX and RX on.
+    fn bring_up(&mut self) -> Result<(), Error> {
+        self.family.program(&self.config)?;
+        self.wait_for_link_polling(self.config.link_timeout)?;
+        self.device.update_command(config::COMMAND_BUS_MASTER, 0)?;
+        self.family.enable(&self.config);
+        self.halted.store(false, Ordering::SeqCst);
+        log::info!(
+            "{}: up, MAC {}, link up, interrupts via {:?}",
+            self.device.addr(),
+            self.family.mac(),
+            self.irq.mode()
+        );
+        Ok(())
+    }
+
+    /// Before bus mastering is on, interrupts (MSI is a DMA write) cannot
+    /// reach us: poll the link.
+    fn wait_for_link_polling(&mut self, timeout: Duration) -> Result<(), Error> {
+        let start = Instant::now();
+        while !self.family.link_up() {
+            if start.elapsed() > timeout {
+                return Err(Error::LinkDown { secs: timeout.as_secs() });
+            }
+            if self.stop.as_ref().is_some_and(StopFlag::is_set) {
+                return Err(Error::Stopped);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// Make every wait of this NIC give up (with [`Error::Stopped`]) within
+    /// about 200 ms of `flag` being set.
+    pub fn set_stop_flag(&mut self, flag: StopFlag) {
+        self.stop = Some(flag);
+    }
+
+    /// Install `flag` (or none) and return the one installed before.
+    pub(crate) fn replace_stop_flag(&mut self, flag: Option<StopFlag>) -> Option<StopFlag> {
+        std::mem::replace(&mut self.stop, flag)
+    }
+
+    /// The stop flag, if one is installed.
+    pub(crate) fn stop_flag(&self) -> Option<&StopFlag> {
+        self.stop.as_ref()
+    }
+
+    /// The NIC's MAC address.
+    pub fn mac(&self) -> MacAddress {
+        self.family.mac()
+    }
+
+    /// Which model this is.
+    pub fn model(&self) -> &'static DeviceModel {
+        self.family.model()
+    }
+
+    /// The NIC's PCI address.
+    pub fn pci_address(&self) -> PciAddress {
+        self.device.addr()
+    }
+
+    /// How interrupts reach us (INTx on the 82540EM, MSI on the 82574L).
+    pub fn irq_mode(&self) -> IrqMode {
+        self.irq.mode()
+    }
+
+    /// Whether the link is up now.
+    pub fn link_up(&self) -> bool {
+        self.family.link_up()
+    }
+
+    fn check_running(&self) -> Result<(), Error> {
+        if self.halted.load(Ordering::SeqCst) {
+            return Err(Error::Halted);
+        }
+        Ok(())
+    }
+
+    // ---- transmit ----
+
+    /// Start a batch of frames the CPU builds in driver buffers; completed
+    /// descriptors are reclaimed first. The doorbell rings once, when the
+    /// batch is sent or dropped.
+    pub fn tx_batch(&mut self) -> Result<TxBatch<'_>, Error> {
+        self.check_running()?;
+        self.family.tx_reclaim();
+        self.last_activity = Instant::now();
+        Ok(TxBatch::new(self))
+    }
+
+    /// How many more frames of `payload_segments` DMA spans fit now.
+    pub(crate) fn tx_room(&self, payload_segments: usize) -> usize {
+        self.family.tx_room(payload_segments)
+    }
+
+    /// The next frame's header buffer (see [`NicFamily::tx_header_buffer`]).
+    pub(crate) fn tx_header_buffer(&mut self) -> Option<&mut [u8]> {
+        self.family.tx_header_buffer()
+    }
+
+    /// Queue a frame (see [`NicFamily::tx_post`]).
+    pub(crate) fn tx_post(&mut self, frame: &TxFrame<'_>) -> Result<(), Error> {
+        self.check_running()?;
+        self.family.tx_post(frame)
+    }
+
+    /// Ring the TX doorbell for everything posted.
+    pub(crate) fn tx_doorbell(&mut self) -> Result<(), Error> {
+        self.check_running()?;
+        self.last_activity = Instant::now();
+        self.family.tx_doorbell();
+        Ok(())
+    }
+
+    /// Collect TX completions; returns how many frames completed.
+    pub fn reclaim_tx(&mut self) -> u64 {
+        self.family.tx_reclaim()
+    }
+
+    /// Descriptors handed to the NIC and not yet reclaimed as done.
+    pub fn tx_in_flight(&self) -> u16 {
+        self.family.tx_state().in_flight
+    }
+
+    /// Wait until a frame of `payload_segments` DMA spans fits in the TX ring.
+    pub(crate) fn wait_tx_room_for(&mut self, payload_segments: usize, timeout: Duration) -> Result<(), Error> {
+        self.wait_tx(timeout, |f| f.tx_room(payload_segments) > 0)
+    }
+
+    /// Wait until at least one more frame fits; returns how many do.
+    pub fn wait_tx_room(&mut self, timeout: Duration) -> Result<usize, Error> {
+        self.wait_tx(timeout, |f| f.tx_room(0) > 0)?;
+        Ok(self.family.tx_room(0))
+    }
+
+    /// Wait until the NIC has completed every frame handed to it.
+    pub fn wait_tx_done(&mut self, timeout: Duration) -> Result<(), Error> {
+        self.wait_tx(timeout, |f| f.tx_state().in_flight == 0)
+    }
+
+    /// Reclaim completed descriptors until `done` holds; a TX-hang error
+    /// with the ring's state if it does not within `timeout`.
+    fn wait_tx(&mut self, timeout: Duration, done: impl Fn(&dyn NicFamily) -> bool) -> Result<(), Error> {
+        let ready = self.wait_until(Wake::TX_DONE, timeout, |nic| {
+            nic.family.tx_reclaim();
+            done(&*nic.family)
+        })?;
+        if !ready {
+            let s = self.family.tx_state();
+            return Err(Error::TxTimeout {
+                ms: timeout.as_millis() as u64,
+                in_flight: s.in_flight,
+                head: s.head.map_or(u32::MAX, u32::from),
+                tail: s.tail,
+            });
+        }
+        Ok(())
+    }
+
+    /// Wait up to `timeout` for the link to be up (sleeping on the link-change
+    /// interrupt). Returns whether it is.
+    pub fn wait_link_up(&mut self, timeout: Duration) -> Result<bool, Error> {
+        self.wait_until(Wake::LINK, timeout, |nic| nic.family.link_up())
+    }
+
+    // ---- receive ----
+
+    /// Hand up to `max` received frames to `on_frame` (each checked: length
+    /// within its buffer, EOP set, no error bits; bad ones are dropped and
+    /// counted) and give their buffers back to the NIC with one doorbell.
+    /// Returns how many frames were delivered; never waits.
+    pub fn rx_burst(&mut self, max: usize, mut on_frame: impl FnMut(&[u8])) -> usize {
+        if self.halted.load(Ordering::SeqCst) {
+            return 0;
+        }
+        let n = self.family.rx_burst(max, &mut on_frame);
+        if n > 0 {
+            self.last_activity = Instant::now();
+        }
+        n
+    }
+
+    /// Wait up to `timeout` for a received frame. Returns whether one is ready.
+    /// While traffic flows this polls; when the line goes quiet it sleeps on
+    /// the NIC's interrupt, so an idle receiver costs almost no CPU.
+    pub fn wait_rx(&mut self, timeout: Duration) -> Result<bool, Error> {
+        self.wait_until(Wake::RX, timeout, |nic| nic.family.rx_ready())
+    }
+
+    // ---- waiting ----
+
+    /// Wait until `ready` holds or `timeout` passes; returns whether it holds.
+    /// Polls for POLL_WINDOW after the last activity, then arms the interrupt
+    /// causes of `wake` (and link changes) and sleeps on the eventfd. Gives up
+    /// with [`Error::Stopped`] once the stop flag has been set for STOP_GRACE.
+    fn wait_until(&mut self, wake: Wake, timeout: Duration, ready: impl Fn(&mut Nic) -> bool) -> Result<bool, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut stop_seen: Option<Instant> = None;
+        loop {
+            self.check_running()?;
+            if ready(self) {
+                self.last_activity = Instant::now();
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            if self.stop.as_ref().is_some_and(StopFlag::is_set) {
+                let since = *stop_seen.get_or_insert(now);
+                if now.duration_since(since) >= STOP_GRACE {
+                    return Err(Error::Stopped);
+                }
+            }
+            if now.duration_since(self.last_activity) < POLL_WINDOW {
+                std::hint::spin_loop();
+                continue;
+            }
+            // Clear causes left from the polling phase, then look once more:
+            // whatever happens after this check sets a cause that arming
+            // turns into an interrupt, so no wake-up is lost.
+            self.service_interrupt_causes();
+            if ready(self) {
+                continue;
+            }
+            let mut sleep = deadline - now;
+            if self.stop.is_some() {
+                sleep = sleep.min(STOP_CHECK_SLICE);
+            }
+            if stop_seen.is_some() {
+                sleep = sleep.min(STOP_GRACE / 4);
+            }
+            self.family.arm_interrupts(wake);
+            let signalled = self.irq.wait(sleep);
+            self.family.mask_interrupts();
+            let signalled = signalled?;
+            // Reading the causes deasserts the interrupt; only then may INTx be unmasked.
+            self.service_interrupt_causes();
+            if signalled > 0 {
+                self.interrupts += signalled;
+                self.irq.unmask(&self.device)?;
+            }
+        }
+    }
+
+    /// Read (and so clear) the interrupt causes, noting link changes.
+    fn service_interrupt_causes(&mut self) {
+        let causes = self.family.take_interrupt_causes();
+        if causes.contains(Wake::LINK) {
+            self.link_changes += 1;
+            log::info!("{}: link {}", self.device.addr(), if self.link_up() { "up" } else { "down" });
+        }
+    }
+
+    // ---- counters ----
+
+    /// Transmit-path counters kept by the driver.
+    pub fn tx_stats(&self) -> TxStats {
+        self.family.counters().0
+    }
+
+    /// Every counter the driver keeps.
+    pub fn counters(&self) -> Counters {
+        let (tx, rx) = self.family.counters();
+        Counters { tx, rx, interrupts: self.interrupts, link_changes: self.link_changes }
+    }
+
+    /// The NIC's own statistics registers, accumulated since bring-up.
+    pub fn hw_stats(&mut self) -> HwStats {
+        self.family.hw_stats()
+    }
+
+    // ---- failure and recovery ----
+
+    /// Bring a NIC that stopped completing descriptors (or was stopped after
+    /// a failure) back: stop its DMA, reset it, and program everything again.
+    /// Frames that were in the TX ring are forgotten (the caller sends them
+    /// again); counters carry on.
+    pub fn recover(&mut self) -> Result<(), Error> {
+        self.family.hw_stats();
+        self.family.stop();
+        self.device.update_command(0, config::COMMAND_BUS_MASTER)?;
+        self.family.reset()?;
+        self.family.tx_forget();
+        self.bring_up()?;
+        log::warn!("{}: reset and brought up again", self.device.addr());
+        Ok(())
+    }
+
+    /// A handle that stops this NIC's DMA without the NIC (see [`DmaStopper`]).
+    pub(crate) fn dma_stopper(&self) -> DmaStopper {
+        DmaStopper { bus_master: self.device.bus_master(), halted: Arc::clone(&self.halted) }
+    }
+
+    /// The IOMMU address space of this NIC, for mapping more memory into it.
+    pub(crate) fn container(&self) -> &Arc<Container> {
+        self.device.group().container()
+    }
+
+    /// Stop all DMA now; the NIC refuses every operation until [`recover`](Self::recover).
+    pub(crate) fn halt(&mut self) {
+        self.halted.store(true, Ordering::SeqCst);
+        self.family.stop();
+        if let Err(e) = self.device.update_command(0, config::COMMAND_BUS_MASTER) {
+            log::error!("{}: could not clear bus mastering: {e}", self.device.addr());
+        }
+    }
+
+    fn stop_dma(&mut self) {
+        self.family.stop();
+        if let Err(e) = self.device.update_command(0, config::COMMAND_BUS_MASTER) {
+            log::error!("{}: could not clear bus mastering: {e}", self.device.addr());
+        }
+        self.irq.disable(&self.device);
+        log::info!("{}: stopped (TX/RX off, interrupts masked, bus mastering off)", self.device.addr());
+    }
+}
+
+impl Drop for Nic {
+    fn drop(&mut self) {
+        self.stop_dma();
+        // Fields drop next: DMA memory is unmapped from the IOMMU, then freed.
+    }
+}
+
+impl std::fmt::Debug for Nic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nic")
+            .field("addr", &self.device.addr())
+            .field("model", &self.model().name)
+            .field("mac", &self.mac())
+            .finish_non_exhaustive()
+    }
+}
