@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use crate::pci::{PciAddress, PciAddressError};
+use crate::pci::address::{PciAddress, PciAddressError};
 
 /// A PCI network controller found in sysfs (for "did you mean" messages).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,7 +233,7 @@ pub enum Error {
 
     /// No usable MAC address in RAL0/RAH0 nor in the EEPROM.
     #[error("the NIC has no valid MAC address (RAL0/RAH0 invalid and EEPROM read gave {0}); its EEPROM may be blank")]
-    NoMacAddress(crate::MacAddress),
+    NoMacAddress(crate::mac::MacAddress),
 
     /// A frame of a length the driver cannot send.
     #[error("a frame of {len} bytes cannot be sent: frames are {min} to {max} bytes (Ethernet header included, FCS excluded)")]

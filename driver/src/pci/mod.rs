@@ -1,7 +1,7 @@
 //! PCI: device addresses and IDs, what sysfs says about a device, and the
 //! config-space fields zcnic touches.
 
-mod address;
+pub(crate) mod address;
 pub(crate) mod config;
 pub mod sysfs;
 
