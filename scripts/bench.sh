@@ -86,7 +86,7 @@ readme_args=()
     "destination=unicast MAC owned by no NIC; frames counted by the NIC's counters (kernel: tx_packets; zcnic: DD write-backs)"
 if [ "$readme" -eq 1 ]; then
     rm -rf "$root/results/latest"; cp -r "$out" "$root/results/latest"
-    echo "==> results in ${out#$root/} (and results/latest, and the README)"
+    echo "==> results in ${out#"$root"/} (and results/latest, and the README)"
 else
-    echo "==> results in ${out#$root/}"
+    echo "==> results in ${out#"$root"/}"
 fi

@@ -38,6 +38,8 @@ echo "==> sending $file ($bytes bytes, sha256 $want)"
 echo "    through an emulated $nic driven by zcnic, to a kernel UDP socket in a QEMU guest"
 
 status=0
+# The command is guest shell in single quotes: $NIC0, $IF and the others expand in the guest.
+# shellcheck disable=SC2016
 "$root/scripts/testbed.sh" --kernel full --no-bind --nic "$nic" --nic "$nic" --out "$out" \
     --file "$file:/data/file" -- '
 echo vfio-pci > /sys/bus/pci/devices/$NIC0/driver_override; echo $NIC0 > /sys/bus/pci/drivers_probe

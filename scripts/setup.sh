@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the zcnic tests and demo need on a Debian 12 machine:
-#   - host packages: QEMU, a static busybox, kmod (depmod), cpio, and a C toolchain with static glibc
-#     (the guest binaries are linked with crt-static);
+#   - host packages: QEMU, a static busybox, kmod (depmod), cpio, a C toolchain with static glibc
+#     (the guest binaries are linked with crt-static), and shellcheck (tests/scripts.rs lints scripts/);
 #   - two guest kernels, downloaded and unpacked into the zcnic cache, NOT installed:
 #       $ZCNIC_CACHE/kernel-cloud -> kernels/linux-image-<ver>-cloud-amd64   (fast boot, no e1000 driver)
 #       $ZCNIC_CACHE/kernel-full  -> kernels/linux-image-<ver>-amd64         (has e1000.ko / e1000e.ko)
@@ -19,8 +19,8 @@ set -euo pipefail
 
 # xz-utils and lz4 decompress the guest kernels (see extract_vmlinux); e2fsprogs makes the ext4 disk
 # images of the big-file tests and the benchmark; fonts-dejavu-core is the benchmark chart's font; gcc and libc6-dev link the
-# static guest binaries.
-PACKAGES=(qemu-system-x86 busybox-static kmod cpio xz-utils lz4 gcc libc6-dev e2fsprogs fonts-dejavu-core)
+# static guest binaries; shellcheck lints every script under scripts/ (tests/scripts.rs).
+PACKAGES=(qemu-system-x86 busybox-static kmod cpio xz-utils lz4 gcc libc6-dev e2fsprogs fonts-dejavu-core shellcheck)
 # kind:meta-package
 KERNELS=(cloud:linux-image-cloud-amd64 full:linux-image-amd64)
 
@@ -118,13 +118,13 @@ extract_vmlinux() {
     # The compressed payload follows the decompressor stub; the magic may also occur by chance
     # earlier, so try each match until one decompresses to an ELF file. Trailing bytes after the
     # payload make the tool complain: ignore its status, check the result.
-    for off in $(LC_ALL=C grep -abo "$magic" "$bz" 2>/dev/null | cut -d: -f1); do
+    while read -r off; do
         tail -c +"$((off + 1))" "$bz" | $tool > "$tmp" 2>/dev/null || true
         if [ "$(head -c 4 "$tmp" | od -An -c | tr -d ' ')" = '177ELF' ]; then
             mv -f "$tmp" "$out"
             return 0
         fi
-    done
+    done < <(LC_ALL=C grep -abo "$magic" "$bz" 2>/dev/null | cut -d: -f1)
     rm -f "$tmp"
     echo "setup.sh: note: could not extract vmlinux from $bz; it will boot from the bzImage" >&2
     : > "$root/boot/.no-vmlinux"
