@@ -237,7 +237,7 @@ if [ "$BUILD" -eq 1 ] || [ "$BUILD_ONLY" -eq 1 ]; then
         unset CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS CARGO_TARGET_DIR CARGO_BUILD_TARGET
         export RUSTFLAGS='-C target-feature=+crt-static'
         "${CARGO:-cargo}" build --release --target "$TRIPLE" --target-dir "$GUEST_TARGET_DIR" \
-            --bins --examples --color never
+            --bins --examples --features fault-injection --color never
     ) >"$BUILD_LOG" 2>&1; then
         grep -E '^error' "$BUILD_LOG" | head -n 5 | sed 's/^/testbed:   /' >&2 || true
         finish $TB_FAIL "build of the guest binaries failed, see $BUILD_LOG"
