@@ -133,6 +133,10 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     match run(cli) {
         Ok(code) => code,
+        Err(e) if e.chain().any(|c| matches!(c.downcast_ref(), Some(zcnic_driver::Error::Stopped))) => {
+            eprintln!("zcnic: interrupted: {e:#}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("zcnic: error: {}", zcnic::hints::explain(&e));
             ExitCode::FAILURE

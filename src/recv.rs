@@ -76,11 +76,15 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<std::process::ExitCode> {
         }
         None => None,
     };
-    let config = NicConfig { promiscuous: args.promisc, rx_ring_size: args.rx_ring, ..NicConfig::default() };
     let stop = zcnic::signals::install();
+    let config = NicConfig {
+        promiscuous: args.promisc,
+        rx_ring_size: args.rx_ring,
+        stop_flag: Some(stop.clone()),
+        ..NicConfig::default()
+    };
     let pci = args.nic.resolve()?;
     let mut nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
-    nic.set_stop_flag(stop.clone());
     eprintln!(
         "{}: {} ({}), MAC {}, interrupts via {:?}: listening",
         pci,

@@ -89,9 +89,8 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
     }
     let stop = signals::install();
     let pci = args.nic.resolve()?;
-    let mut nic =
-        Nic::open(&pci, &NicConfig::default()).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
-    nic.set_stop_flag(stop.clone());
+    let config = NicConfig { stop_flag: Some(stop.clone()), ..NicConfig::default() };
+    let mut nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
     let dst_mac = match args.dst_mac {
         Some(mac) => mac,
         None => resolve_mac(&mut nic, args.src, *args.dst.ip(), 3, Duration::from_secs(1))?,

@@ -36,11 +36,20 @@ pub struct NicConfig {
     pub promiscuous: bool,
     /// How long to wait for the link to come up.
     pub link_timeout: Duration,
+    /// Give up every wait (bring-up included) within about 200 ms of this
+    /// flag being set; see [`Nic::set_stop_flag`].
+    pub stop_flag: Option<StopFlag>,
 }
 
 impl Default for NicConfig {
     fn default() -> Self {
-        NicConfig { tx_ring_size: 512, rx_ring_size: 512, promiscuous: false, link_timeout: Duration::from_secs(10) }
+        NicConfig {
+            tx_ring_size: 512,
+            rx_ring_size: 512,
+            promiscuous: false,
+            link_timeout: Duration::from_secs(10),
+            stop_flag: None,
+        }
     }
 }
 
@@ -115,7 +124,7 @@ impl Nic {
             interrupts: 0,
             link_changes: 0,
             last_activity: Instant::now(),
-            stop: None,
+            stop: config.stop_flag.clone(),
             halted: Arc::new(AtomicBool::new(false)),
         };
         // From here on, an error drops `nic`, which stops the NIC first.
