@@ -15,6 +15,9 @@
 #    (so no peer slows things down), by read+write, mmap+write, sendfile,
 #    splice, O_DIRECT+write through the kernel, by zcnic, and as fixed frames by
 #    a raw VFIO sender (the emulator's ceiling). No pcap (it would slow QEMU).
+#    Then the count pass, not timed: each method once more under syscount (a
+#    ptrace counter, examples/syscount.rs), on the file and on its first
+#    quarter; the report's syscall figures come from it.
 # 3. results/<date>/report.md, chart.png, raw-results.txt; results/latest is a
 #    copy; the README's benchmark section is rewritten from it.
 set -euo pipefail
@@ -27,7 +30,7 @@ while [ $# -gt 0 ]; do
         --size) size="$2"; shift 2 ;;
         --nic) nic="$2"; shift 2 ;;
         --no-readme) readme=0; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -41,10 +44,13 @@ cargo bench -q -p zcnic-driver --bench tx_path -- --warm-up-time 1 --measurement
 work="$root/target/bench"
 rm -rf "$work"; mkdir -p "$work/src"
 head -c "$size" /dev/urandom > "$work/src/bench.bin"
-mkfs.ext4 -q -F -d "$work/src" "$work/disk.ext4" "$(( size / 1048576 + 64 ))M"
+# The count pass also sends the first quarter of the file: syscalls per frame
+# are the difference between the two, over the difference in frames.
+head -c "$(( size / 4 ))" "$work/src/bench.bin" > "$work/src/bench-quarter.bin"
+mkfs.ext4 -q -F -d "$work/src" "$work/disk.ext4" "$(( size * 5 / 4 / 1048576 + 64 ))M"
 rm -rf "$work/src"
 
-echo "==> the guest benchmark ($reps repetitions of 7 methods, $size bytes, $nic)"
+echo "==> the guest benchmark ($reps repetitions of 7 methods, $size bytes, $nic; then a count pass under syscount)"
 "$root/scripts/testbed.sh" --kernel full --no-bind --no-pcap --nic "$nic" --nic "$nic" \
     --disk "$work/disk.ext4" --timeout 900 --out "$work/guest" -- "
 echo vfio-pci > /sys/bus/pci/devices/\$NIC0/driver_override; echo \$NIC0 > /sys/bus/pci/drivers_probe
@@ -53,9 +59,10 @@ IF=\$(ls /sys/bus/pci/devices/\$NIC1/net/)
 ip addr add 10.0.0.1/24 dev \$IF; ip link set \$IF up
 i=0; while [ \"\$(cat /sys/class/net/\$IF/carrier 2>/dev/null)\" != 1 ] && [ \$i -lt 50 ]; do sleep 0.1; i=\$((i+1)); done
 arp -s 10.0.0.9 02:00:00:00:00:01
-F=/disk/bench.bin
-N=\$(( (\$(stat -c %s \$F) + 1471) / 1472 ))
-cat \$F > /dev/null
+F=/disk/bench.bin Q=/disk/bench-quarter.bin
+datagrams() { echo \$(( (\$(stat -c %s \$1) + 1471) / 1472 )); }
+N=\$(datagrams \$F)
+cat \$F \$Q > /dev/null
 rep=0
 while [ \$rep -lt $reps ]; do
   rep=\$((rep+1))
@@ -66,6 +73,20 @@ while [ \$rep -lt $reps ]; do
   grep bench-result /tmp/z.log
   packet-send --pci \$NIC0 --count \$N --size 1514 --dst-mac 02:00:00:00:00:01 --kv > /tmp/p.log 2>&1 || { cat /tmp/p.log; exit 1; }
   grep bench-result /tmp/p.log
+done
+# counted METHOD DATAGRAMS COMMAND...: COMMAND under syscount, its output kept out of the log.
+counted() {
+  m=\$1 n=\$2; shift 2
+  syscount --kv --out /tmp/count.txt -- \"\$@\" > /tmp/c.log 2>&1 || { cat /tmp/c.log; exit 1; }
+  echo \"count-result method=\$m datagrams=\$n \$(cat /tmp/count.txt)\"
+}
+for G in \$F \$Q; do
+  n=\$(datagrams \$G)
+  for m in read-write mmap-write sendfile splice odirect-write; do
+    counted \$m \$n kernel-send --method \$m --file \$G --dst 10.0.0.9:9000 --iface \$IF
+  done
+  counted zcnic \$n zcnic send --pci \$NIC0 --file \$G --src 10.0.0.1 --dst 10.0.0.9:9000 --dst-mac 02:00:00:00:00:01
+  counted raw-frames \$n packet-send --pci \$NIC0 --count \$n --size 1514 --dst-mac 02:00:00:00:00:01
 done"
 
 date="$(date -u +%Y-%m-%d)"
