@@ -44,6 +44,7 @@ compile_error!("syscount knows the system calls of x86_64 Linux only");
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt::Write as _;
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -200,7 +201,7 @@ impl Report {
             Status::Killed(sig) => format!("was killed by signal {sig}"),
         };
         let mut out = format!(
-            "syscount: {} system calls by {} threads in {} processes; `{command}` {ended}\n{:>10}  call\n",
+            "syscount: {} system calls (threads: {}, processes: {}); `{command}` {ended}\n{:>10}  call\n",
             self.total(),
             self.threads,
             self.processes,
@@ -446,6 +447,17 @@ fn trace(argv: &[OsString]) -> Result<Report, Failure> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Opened first, so that a report that could not be written fails before the command runs.
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("syscount: cannot write {}: {e}", path.display());
+                return ExitCode::from(FAILED);
+            }
+        },
+        None => Box::new(std::io::stderr()),
+    };
     let report = match trace(&args.command) {
         Ok(r) => r,
         Err(Failure(code, message)) => {
@@ -459,15 +471,8 @@ fn main() -> ExitCode {
         (_, true) => report.json() + "\n",
         _ => report.text(&command),
     };
-    let written = match &args.out {
-        Some(path) => std::fs::write(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display())),
-        None => {
-            eprint!("{text}");
-            Ok(())
-        }
-    };
-    if let Err(e) = written {
-        eprintln!("syscount: {e}");
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        eprintln!("syscount: cannot write the report: {e}");
         return ExitCode::from(FAILED);
     }
     ExitCode::from(report.status.exit_code())
@@ -544,7 +549,7 @@ mod tests {
         assert_eq!(json["calls"]["999"], 1);
         let text = sample(Status::Exited(2)).text("cmd a");
         assert!(
-            text.starts_with("syscount: 12 system calls by 2 threads in 1 processes; `cmd a` exited with status 2\n")
+            text.starts_with("syscount: 12 system calls (threads: 2, processes: 1); `cmd a` exited with status 2\n")
         );
         let rows: Vec<&str> = text.lines().skip(2).map(str::trim).collect();
         assert_eq!(rows, ["5  write", "3  read", "3  i386_4", "1  999"]);
