@@ -169,6 +169,8 @@ fn bad_files_silent_peers_changing_files_and_sigint_are_handled() {
          echo '=== case unreadable'; mkdir -p /etc; echo 'zc:x:1000:1000::/tmp:/bin/sh' >> /etc/passwd; \
            chmod 600 /data/small; su zc -c \"/zcnic/bin/zcnic send --pci $NIC0 --file /data/small --src 10.0.0.1 --dst 10.0.0.2:9000\"; echo \"exit=$?\"\n\
          echo '=== case noarp'; zcnic send --pci $NIC0 --file /data/small --src 10.0.0.1 --dst 10.0.0.99:9000; echo \"exit=$?\"\n\
+         echo '=== case sigint-arp'; zcnic send --pci $NIC0 --file /data/small --src 10.0.0.1 --dst 10.0.0.99:9000 & p=$!; \
+           sleep 1.5; kill -INT $p; s=$(cut -d' ' -f1 /proc/uptime); wait $p; e=$?; t=$(cut -d' ' -f1 /proc/uptime); echo \"exit=$e waited $s $t\"\n\
          echo '=== case changed'; (sleep 1; echo appended >> /data/grow) & \
            zcnic send --pci $NIC0 --file /data/grow --src 10.0.0.1 --dst 10.0.0.2:9000 --rate 6 --dst-mac {MAC1} 2>&1; echo \"exit=$?\"; wait\n\
          echo '=== case sigint'; udp-sink --bind 10.0.0.2:9000 --idle 2 --wait 15 > /tmp/sink.log 2>&1 & sp=$!; sleep 0.5; \
@@ -197,6 +199,13 @@ fn bad_files_silent_peers_changing_files_and_sigint_are_handled() {
         let s = section(out, case);
         assert!(s.contains("exit=1") && s.contains(needle), "case {case}: expected {needle:?} and exit 1 in:\n{s}");
     }
+
+    // SIGINT while ARP waits for a reply that never comes (three 1 s tries):
+    // the wait ends within 200 ms (plus the guest's scheduling), exit 130.
+    let s = section(out, "sigint-arp");
+    assert!(s.contains("exit=130"), "{s}");
+    let w: Vec<f64> = s.split("waited ").nth(1).unwrap().split_whitespace().map(|x| x.parse().unwrap()).collect();
+    assert!(w[1] - w[0] < 0.6, "SIGINT took {:.2} s to end the ARP wait:\n{s}", w[1] - w[0]);
 
     let s = section(out, "sigint");
     assert!(s.contains("exit=130") && s.contains("interrupted: stopped after"), "{s}");

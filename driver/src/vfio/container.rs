@@ -109,7 +109,7 @@ impl Container {
             .iova
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .alloc(len64, align.max(4096))
+            .alloc(len64, align.max(crate::sys::memory::PAGE as u64))
             .ok_or(Error::IovaExhausted { len: len64 })?;
         let flags = match access {
             DmaAccess::DeviceReads => VFIO_DMA_MAP_FLAG_READ,
