@@ -64,7 +64,7 @@ const FIGURE_NOTES: &[&str] = &[
     "**CPU user s**, **CPU sys s**, **ctx sw**: the timed pass; getrusage(RUSAGE_SELF) of the sending process, all its threads, across the send.",
     "**syscalls (ptrace count pass, whole command)**: each method run once more, untimed, under `syscount` (examples/syscount.rs, a ptrace counter that follows every thread and child), sending the whole file: every system call of the command from its execve to its exit, start-up, NIC or socket set-up and the wait for the last frame included.",
     "**syscalls/frame (ptrace count pass, slope over 2 file sizes)**: the same count pass also sends the first quarter of the file; (calls for the whole file - calls for the quarter) / (frames of the whole file - frames of the quarter), so that what a command does once cancels out.",
-    "**payload copies/frame**: zcnic, measured by the driver (bytes the CPU wrote into DMA memory, minus the headers it built, per 1472-byte payload); kernel methods, implied by the path each takes in Linux 6.1, not measured; raw-frames, 1 by construction (the CPU writes each frame).",
+    "**payload copies/frame**: zcnic, 0 enforced, not measured (the file's pages are PROT_NONE in the sender while the NIC reads them, so a CPU copy would fault), with the bytes the sender read through system calls during the send beside it, measured (the rchar delta of /proc/self/io); kernel methods, implied by the path each takes in Linux 6.1, not measured; raw-frames, 1 by construction (the CPU writes each frame).",
 ];
 
 #[derive(Default)]
