@@ -83,7 +83,7 @@ impl IoCounters {
     }
 }
 
-/// `rchar` and (when task I/O accounting is on) `read_bytes` from the text of /proc/<pid>/io.
+/// `rchar` and (when task I/O accounting is on) `read_bytes` from the text of `/proc/<pid>/io`.
 pub(crate) fn parse_proc_io(text: &str) -> Option<(u64, Option<u64>)> {
     let field =
         |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse::<u64>().ok());
