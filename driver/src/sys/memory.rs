@@ -33,9 +33,6 @@ pub(crate) struct Mapping {
 // SAFETY: a Mapping owns its pages and holds no thread-bound state; moving it
 // moves the only handle to them.
 unsafe impl Send for Mapping {}
-// SAFETY: shared access only reads through volatile pointers or copies out;
-// the one `&mut` accessor needs `&mut self`.
-unsafe impl Sync for Mapping {}
 
 impl Mapping {
     /// `len` bytes of zeroed, populated anonymous memory, not inherited by

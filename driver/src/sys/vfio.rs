@@ -125,6 +125,9 @@ struct IrqSetOneFd {
     fd: i32,
 }
 
+// The kernel reads the fds right after the header: no padding may come between.
+const _: () = assert!(std::mem::offset_of!(IrqSetOneFd, fd) == std::mem::size_of::<vfio_irq_set>());
+
 /// VFIO_DEVICE_SET_IRQS for vector 0 of `index`: with `eventfd`, `action` gets
 /// DATA_EVENTFD and that fd; without, DATA_NONE and `count` vectors (0
 /// disables the index, 1 with ACTION_UNMASK unmasks INTx).
