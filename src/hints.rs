@@ -28,12 +28,12 @@ pub fn hint(e: &Error) -> Option<String> {
     })
 }
 
-/// The whole report for an error: its chain of causes on one line, then the
-/// hint, if any, on the next.
+/// The whole report for an error, on one line: its chain of causes, then
+/// the hint, if any.
 pub fn explain(e: &anyhow::Error) -> String {
     let hint = e.chain().find_map(|c| c.downcast_ref::<Error>()).and_then(hint);
     match hint {
-        Some(h) => format!("{e:#}\n  hint: {h}"),
+        Some(h) => format!("{e:#}; {h}"),
         None => format!("{e:#}"),
     }
 }
@@ -49,7 +49,7 @@ mod tests {
         assert!(!e.to_string().contains("zcnic"), "{e}");
         let report = explain(&anyhow::Error::new(e).context("cannot bring up the NIC"));
         assert!(report.contains("its driver is e1000") && report.contains("zcnic bind 0000:00:02.0"), "{report}");
-        assert!(report.contains("driver_override"), "{report}");
+        assert!(report.contains("driver_override") && !report.contains('\n'), "{report}");
         let arp = Error::ArpNoReply { ip: "10.0.0.2".parse().unwrap(), tries: 3, secs: 3.0 };
         assert!(!arp.to_string().contains("--dst-mac"));
         assert!(hint(&arp).unwrap().contains("--dst-mac"));
