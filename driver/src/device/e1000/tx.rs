@@ -145,21 +145,10 @@ impl TxQueue {
         }
         let header_slot = self.ring.next_slot().ok_or(Error::TxRingFull)?;
         let header = self.buffers.span(Self::buffer_offset(header_slot), frame.header_len as u32);
-        let mut popts = TxPopts::empty();
-        if let Some(offload) = frame.offload {
-            if self.context != Some(offload) {
-                self.push_desc(rings, context_descriptor(&offload))?;
-                self.context = Some(offload);
-            }
-            popts = TxPopts::IXSM | TxPopts::TXSM;
-        }
+        let context = self.context;
+        for_each_descriptor(header, frame, context, |desc| self.push_desc(rings, desc).map(drop))?;
+        self.context = frame.offload.or(context);
         let payload_len: u64 = frame.payload.iter().map(|s| u64::from(s.len())).sum();
-        let mut pieces = std::iter::once(header).chain(frame.payload.iter().copied().flat_map(page_pieces)).peekable();
-        while let Some(piece) = pieces.next() {
-            let eop = pieces.peek().is_none();
-            let len = u16::try_from(piece.len()).expect("pieces are at most a page");
-            self.push_desc(rings, TxDesc::extended_data(piece.iova(), len, eop, popts))?;
-        }
         self.stats.frames += 1;
         self.stats.bytes += frame.header_len as u64 + payload_len;
         self.stats.cpu_bytes_written += frame.header_len as u64;
@@ -198,6 +187,32 @@ impl TxQueue {
     }
 }
 
+/// The descriptors of a frame whose headers are at `header`, in order: a
+/// context descriptor first if the frame asks for an offload the NIC does not
+/// hold (`context`), then extended data descriptors for the header and every
+/// 4 KiB piece of the payload, EOP on the last, POPTS on all.
+fn for_each_descriptor(
+    header: DmaSpan,
+    frame: &TxFrame<'_>,
+    context: Option<ChecksumOffload>,
+    mut push: impl FnMut(TxDesc) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut popts = TxPopts::empty();
+    if let Some(offload) = frame.offload {
+        if context != Some(offload) {
+            push(context_descriptor(&offload))?;
+        }
+        popts = TxPopts::IXSM | TxPopts::TXSM;
+    }
+    let mut pieces = std::iter::once(header).chain(frame.payload.iter().copied().flat_map(page_pieces)).peekable();
+    while let Some(piece) = pieces.next() {
+        let eop = pieces.peek().is_none();
+        let len = u16::try_from(piece.len()).expect("pieces are at most a page");
+        push(TxDesc::extended_data(piece.iova(), len, eop, popts))?;
+    }
+    Ok(())
+}
+
 /// The e1000's TCP/IP context descriptor for `offload`.
 fn context_descriptor(o: &ChecksumOffload) -> TxDesc {
     TxDesc::tcpip_context(o.ip_start, o.ip_checksum, o.ip_end, o.l4_start, o.l4_checksum, o.l4 == L4Protocol::Udp)
@@ -208,9 +223,38 @@ mod tests {
     use super::*;
 
     fn pieces(iova: u64, len: u32) -> Vec<(u64, u32)> {
-        // Spans are made by mappings only; tests build one through split_at of a fake.
-        let span = crate::dma::DmaSpan::for_tests(iova, len);
+        let span = DmaSpan::for_tests(iova, len);
         page_pieces(span).map(|p| (p.iova(), p.len())).collect()
+    }
+
+    fn udp() -> ChecksumOffload {
+        ChecksumOffload { ip_start: 14, ip_checksum: 24, ip_end: 33, l4_start: 34, l4_checksum: 40, l4: L4Protocol::Udp }
+    }
+
+    fn descriptors(frame: &TxFrame<'_>, context: Option<ChecksumOffload>) -> Vec<TxDesc> {
+        let header = DmaSpan::for_tests(0x20_0000, frame.header_len as u32);
+        let mut out = Vec::new();
+        for_each_descriptor(header, frame, context, |d| {
+            out.push(d);
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_zero_copy_datagram_is_context_header_and_page_pieces_with_eop_last() {
+        let payload = [DmaSpan::for_tests(0x4000_0f00, 1472)];
+        let frame = TxFrame { header_len: 42, payload: &payload, offload: Some(udp()) };
+        let d = descriptors(&frame, None);
+        assert_eq!(d.len(), 4, "context, header, two pieces: {d:?}");
+        assert_eq!(d[0], context_descriptor(&udp()));
+        let data: Vec<(u64, u16, bool)> =
+            d[1..].iter().map(|x| (x.buffer_addr, x.length, x.cmd.contains(TxCmd::EOP))).collect();
+        assert_eq!(data, vec![(0x20_0000, 42, false), (0x4000_0f00, 256, false), (0x4000_1000, 1216, true)]);
+        assert!(d[1..].iter().all(|x| x.css == (TxPopts::IXSM | TxPopts::TXSM).bits()), "POPTS on every data descriptor");
+        // The NIC keeps the context: the next datagram of the flow needs none.
+        assert_eq!(descriptors(&frame, Some(udp())).len(), 3);
     }
 
     #[test]
