@@ -155,7 +155,25 @@ fn print_summary(args: &SendArgs, report: &FileSendReport, dst_mac: MacAddress, 
         report.datagrams as f64 / secs
     );
     println!(
-        "payload touched by the CPU: none (enforced: the file's pages were mapped PROT_NONE in this process while the NIC read them)"
+        "payload bytes copied by the CPU: 0; header bytes written: {}; doorbells: {}; interrupts: {}; \
+         context switches: {} voluntary, {} involuntary",
+        report.header_bytes_written,
+        report.doorbells,
+        report.interrupts,
+        cpu.voluntary_switches,
+        cpu.involuntary_switches
+    );
+    println!(
+        "  (how: payload copies 0 is enforced, not counted: the file's pages were PROT_NONE in this process \
+         while the NIC read them, so a copy would have crashed the send; header bytes, doorbells and \
+         interrupts are counted by the driver; context switches and CPU time come from getrusage)"
+    );
+    println!(
+        "file pinned for DMA in {} windows, at most {} bytes at a time; cpu: user {:.3} s, system {:.3} s",
+        report.windows,
+        report.max_pinned_bytes,
+        cpu.user.as_secs_f64(),
+        cpu.system.as_secs_f64()
     );
     match &report.process_io {
         Some(io) => println!(
@@ -168,18 +186,6 @@ fn print_summary(args: &SendArgs, report: &FileSendReport, dst_mac: MacAddress, 
         ),
         None => println!("measured by the kernel during the send: unavailable (/proc/self/io cannot be read)"),
     }
-    println!(
-        "counted by the driver: {} header bytes written, {} doorbells, {} interrupts; \
-         file pinned in {} windows, at most {} bytes at a time",
-        report.header_bytes_written, report.doorbells, report.interrupts, report.windows, report.max_pinned_bytes
-    );
-    println!(
-        "measured by getrusage: cpu user {:.3} s, system {:.3} s; context switches {} voluntary, {} involuntary",
-        cpu.user.as_secs_f64(),
-        cpu.system.as_secs_f64(),
-        cpu.voluntary_switches,
-        cpu.involuntary_switches
-    );
     if report.recoveries > 0 {
         println!(
             "the NIC stopped completing descriptors {} time(s); it was reset and the send resumed from the first unfinished datagram",
