@@ -272,20 +272,32 @@ impl Completion {
     }
 }
 
+/// What stops the NIC's DMA from outside it; `DmaStopper` clears bus mastering.
+trait StopDma {
+    /// Stop it; whether the NIC is now known to start no DMA.
+    fn stop_dma(&self) -> bool;
+}
+
+impl StopDma for DmaStopper {
+    fn stop_dma(&self) -> bool {
+        self.stop()
+    }
+}
+
 /// The windows the NIC may be reading. Dropped any way (after the send, on
 /// an error, or while a panic unwinds, even one the caller catches), they
 /// make sure the NIC's DMA is over before their memory is unmapped and its
 /// IOVAs handed out again: unless the send loop saw every datagram complete
 /// ([`settled`](Self::settled)), bus mastering is turned off first. If even
 /// that fails, the windows are leaked, never unmapped while reachable.
-struct InFlightWindows {
-    windows: VecDeque<FileWindow>,
-    stopper: DmaStopper,
+struct InFlightWindows<W = FileWindow, S: StopDma = DmaStopper> {
+    windows: VecDeque<W>,
+    stopper: S,
     settled: bool,
 }
 
-impl InFlightWindows {
-    fn new(stopper: DmaStopper) -> Self {
+impl<W, S: StopDma> InFlightWindows<W, S> {
+    fn new(stopper: S) -> Self {
         InFlightWindows { windows: VecDeque::new(), stopper, settled: false }
     }
 
@@ -294,11 +306,13 @@ impl InFlightWindows {
         self.settled = true;
     }
 
-    fn push(&mut self, window: FileWindow) {
+    fn push(&mut self, window: W) {
         self.settled = false;
         self.windows.push_back(window);
     }
+}
 
+impl<S: StopDma> InFlightWindows<FileWindow, S> {
     /// The window holding datagram `n`, if it is mapped.
     fn holding(&self, n: u64) -> Option<&FileWindow> {
         self.windows.iter().find(|w| w.plan().first <= n && n < w.plan().end())
@@ -317,7 +331,7 @@ impl InFlightWindows {
     }
 }
 
-impl Drop for InFlightWindows {
+impl<W, S: StopDma> Drop for InFlightWindows<W, S> {
     fn drop(&mut self) {
         if self.windows.is_empty() || self.settled {
             return;
@@ -325,7 +339,7 @@ impl Drop for InFlightWindows {
         if std::thread::panicking() {
             log::error!("panic while the NIC may be reading the file: stopping its DMA before unmapping");
         }
-        if !self.stopper.stop() {
+        if !self.stopper.stop_dma() {
             log::error!(
                 "could not stop the NIC's DMA: leaking {} file windows rather than unmapping them",
                 self.windows.len()
@@ -334,6 +348,7 @@ impl Drop for InFlightWindows {
                 std::mem::forget(w);
             }
         }
+        // The windows drop after this, each unmapping itself.
     }
 }
 
@@ -488,5 +503,70 @@ impl SendRun<'_, '_> {
             self.cfg.max_recoveries
         );
         nic.recover()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    type Log = Rc<RefCell<Vec<String>>>;
+
+    /// Stands in for a file window: notes when it is unmapped (dropped).
+    struct Window(u32, Log);
+    impl Drop for Window {
+        fn drop(&mut self) {
+            self.1.borrow_mut().push(format!("unmap {}", self.0));
+        }
+    }
+
+    /// Stands in for the bus-mastering switch.
+    struct Stopper(bool, Log);
+    impl StopDma for Stopper {
+        fn stop_dma(&self) -> bool {
+            self.1.borrow_mut().push("stop".into());
+            self.0
+        }
+    }
+
+    fn guard(stops: bool, log: &Log) -> InFlightWindows<Window, Stopper> {
+        let mut g = InFlightWindows::new(Stopper(stops, Rc::clone(log)));
+        g.push(Window(1, Rc::clone(log)));
+        g.push(Window(2, Rc::clone(log)));
+        g
+    }
+
+    #[test]
+    fn a_panic_stops_dma_before_any_window_is_unmapped_even_when_caught() {
+        let log: Log = Rc::default();
+        let g = guard(true, &log);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _windows = g;
+            panic!("mid-send");
+        }));
+        assert!(caught.is_err());
+        assert_eq!(*log.borrow(), ["stop", "unmap 1", "unmap 2"]);
+    }
+
+    #[test]
+    fn settled_windows_are_unmapped_without_stopping_the_nic() {
+        let log: Log = Rc::default();
+        let mut g = guard(true, &log);
+        g.settled();
+        drop(g);
+        assert_eq!(*log.borrow(), ["unmap 1", "unmap 2"]);
+    }
+
+    #[test]
+    fn a_new_window_unsettles_and_a_failed_stop_leaks_instead_of_unmapping() {
+        let log: Log = Rc::default();
+        let mut g = guard(false, &log);
+        g.settled();
+        g.push(Window(3, Rc::clone(&log)));
+        drop(g);
+        assert_eq!(*log.borrow(), ["stop"], "nothing unmapped while the NIC may still read it");
     }
 }
