@@ -228,7 +228,14 @@ mod tests {
     }
 
     fn udp() -> ChecksumOffload {
-        ChecksumOffload { ip_start: 14, ip_checksum: 24, ip_end: 33, l4_start: 34, l4_checksum: 40, l4: L4Protocol::Udp }
+        ChecksumOffload {
+            ip_start: 14,
+            ip_checksum: 24,
+            ip_end: 33,
+            l4_start: 34,
+            l4_checksum: 40,
+            l4: L4Protocol::Udp,
+        }
     }
 
     fn descriptors(frame: &TxFrame<'_>, context: Option<ChecksumOffload>) -> Vec<TxDesc> {
@@ -252,7 +259,10 @@ mod tests {
         let data: Vec<(u64, u16, bool)> =
             d[1..].iter().map(|x| (x.buffer_addr, x.length, x.cmd.contains(TxCmd::EOP))).collect();
         assert_eq!(data, vec![(0x20_0000, 42, false), (0x4000_0f00, 256, false), (0x4000_1000, 1216, true)]);
-        assert!(d[1..].iter().all(|x| x.css == (TxPopts::IXSM | TxPopts::TXSM).bits()), "POPTS on every data descriptor");
+        assert!(
+            d[1..].iter().all(|x| x.css == (TxPopts::IXSM | TxPopts::TXSM).bits()),
+            "POPTS on every data descriptor"
+        );
         // The NIC keeps the context: the next datagram of the flow needs none.
         assert_eq!(descriptors(&frame, Some(udp())).len(), 3);
     }
