@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use zcnic::args::NicArg;
-use zcnic_driver::{FileSend, FileSource, MacAddress, Nic, NicConfig, UdpFlow};
+use zcnic_driver::{FileSend, FileSource, MacAddress, Nic, UdpFlow};
 
 /// Open, send, close a NIC N times and report what the process holds after each cycle.
 #[derive(Parser, Debug)]
@@ -54,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("before: {}", holdings());
     for cycle in 1..=args.cycles {
         let source = FileSource::open(&args.file)?;
-        let mut nic = Nic::open(&pci, &NicConfig::default())?;
+        let mut nic = Nic::open(&pci, &args.nic.config())?;
         let flow = UdpFlow::new(
             nic.mac(),
             SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 47000),

@@ -20,7 +20,7 @@ use anyhow::Context;
 use clap::Parser;
 use zcnic::args::NicArg;
 use zcnic::packet_send;
-use zcnic_driver::{MacAddress, Nic, NicConfig};
+use zcnic_driver::{MacAddress, Nic};
 
 /// Send numbered broadcast frames through an e1000/e1000e driven by zcnic.
 #[derive(Parser, Debug)]
@@ -52,8 +52,7 @@ struct Args {
 
 fn run(args: &Args) -> anyhow::Result<()> {
     let pci = args.nic.resolve()?;
-    let mut nic =
-        Nic::open(&pci, &NicConfig::default()).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
+    let mut nic = Nic::open(&pci, &args.nic.config()).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
     let (src, size, stall) = (nic.mac(), usize::from(args.size), Duration::from_secs(5));
     eprintln!("{}: {} ({}), MAC {src}", args.nic.pci, nic.model().name, nic.model().family);
 

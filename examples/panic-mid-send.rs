@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let pci = args.nic.resolve()?;
     let source = FileSource::open(&args.file)?;
-    let mut nic = Nic::open(&pci, &NicConfig::default())?;
+    let mut nic = Nic::open(&pci, &args.nic.config())?;
     let flow = UdpFlow::new(
         nic.mac(),
         SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 47000),

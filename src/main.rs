@@ -101,13 +101,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Recv(args) => recv::run(&args),
         Command::Info { nic } => {
             let pci = nic.resolve()?;
-            let nic =
-                Nic::open(&pci, &NicConfig::default()).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
+            // Show the NIC whether or not its link is up.
+            let config =
+                NicConfig { require_link: false, link_timeout: std::time::Duration::from_secs(5), ..nic.config() };
+            let nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
             let m = nic.model();
+            let link = nic.link_info();
             println!("pci:    {pci}");
             println!("model:  {:04x}:{:04x} {} ({})", m.vendor_id, m.device_id, m.name, m.family);
-            println!("mac:    {}", nic.mac());
-            println!("link:   {}", if nic.link_up() { "up" } else { "down" });
+            println!("mac:    {} (from the EEPROM)", nic.mac());
+            match link.phy_id {
+                Some(id) => println!("phy:    {id:#010x}"),
+                None => println!("phy:    did not answer"),
+            }
+            println!("link:   {}", if link.up { "up" } else { "down" });
+            match link.speed_mbit {
+                Some(s) => println!("speed:  {s} Mb/s"),
+                None => println!("speed:  -"),
+            }
+            println!(
+                "duplex: {}",
+                if !link.up {
+                    "-"
+                } else if link.full_duplex {
+                    "full"
+                } else {
+                    "half"
+                }
+            );
+            println!("flow control: {}", link.flow_control());
+            println!("autonegotiation: {}", if link.autoneg_complete { "complete" } else { "not complete" });
             Ok(ExitCode::SUCCESS)
         }
         Command::VerifyCapture { pcap, count, size, src } => {

@@ -81,7 +81,7 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<std::process::ExitCode> {
         promiscuous: args.promisc,
         rx_ring_size: args.rx_ring,
         stop_flag: Some(stop.clone()),
-        ..NicConfig::default()
+        ..args.nic.config()
     };
     let pci = args.nic.resolve()?;
     let mut nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
@@ -172,6 +172,8 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<std::process::ExitCode> {
         hw.undersize,
         hw.oversize
     );
+    let link = nic.link_info();
+    println!("link: {link}, flow control {}", link.flow_control());
     println!(
         "cpu while receiving: user {:.3} s, system {:.3} s, over {:.3} s wall",
         cpu.user.as_secs_f64(),

@@ -50,7 +50,7 @@ pub struct SendArgs {
     #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub window: u64,
 
-    /// Seconds to wait for a link that went down to come back before giving up
+    /// Seconds to wait for the link (at bring-up, and when it goes down mid-send) before giving up
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub link_timeout: u64,
 
@@ -89,7 +89,12 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
     }
     let stop = signals::install();
     let pci = args.nic.resolve()?;
-    let config = NicConfig { stop_flag: Some(stop.clone()), ..NicConfig::default() };
+    // The link timeout covers bring-up too: how long to wait for a link, at all.
+    let config = NicConfig {
+        stop_flag: Some(stop.clone()),
+        link_timeout: Duration::from_secs(args.link_timeout),
+        ..args.nic.config()
+    };
     let mut nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
     let dst_mac = match args.dst_mac {
         Some(mac) => mac,
@@ -131,6 +136,8 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
         other => other?,
     };
     print_summary(args, &report, dst_mac, &cpu);
+    let link = nic.link_info();
+    println!("link: {link}, flow control {}", link.flow_control());
     if report.interrupted || signals::stopping() {
         eprintln!(
             "zcnic: interrupted: stopped after {} of {} bytes; the NIC is stopped",

@@ -63,6 +63,25 @@ fn describe_open_error(e: &io::Error) -> String {
     }
 }
 
+fn describe_phy(id: Option<u32>, control: Option<u16>, status: Option<u16>) -> String {
+    let (Some(id), Some(control), Some(status)) = (id, control, status) else {
+        return "the PHY did not answer on MDIO".into();
+    };
+    let mut facts = vec![format!("PHY {id:#010x} control {control:#06x} status {status:#06x}")];
+    if control & (1 << 11) != 0 {
+        facts.push("powered down".into());
+    }
+    facts.push(if status & (1 << 2) != 0 { "PHY link up" } else { "PHY link down" }.into());
+    if control & (1 << 12) != 0 {
+        facts.push(
+            if status & (1 << 5) != 0 { "autonegotiation complete" } else { "autonegotiation not complete" }.into(),
+        );
+    } else {
+        facts.push("autonegotiation off".into());
+    }
+    facts.join(", ")
+}
+
 /// Everything that can go wrong in the driver.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -225,10 +244,73 @@ pub enum Error {
     },
 
     /// No link.
-    #[error("the NIC's link did not come up within {secs} s: check the cable and the switch port")]
+    #[error(
+        "the NIC's link did not come up within {secs} s; seen: MAC STATUS {mac_status:#010x} (link down), {}; tried: {tried}; check the cable and the switch port",
+        describe_phy(*phy_id, *phy_control, *phy_status)
+    )]
     LinkDown {
         /// How long we waited.
         secs: u64,
+        /// The MAC's STATUS register.
+        mac_status: u32,
+        /// The PHY's identifier, if it answered.
+        phy_id: Option<u32>,
+        /// The PHY's control register.
+        phy_control: Option<u16>,
+        /// The PHY's status register (read twice: its link bit latches low).
+        phy_status: Option<u16>,
+        /// What bring-up did to the PHY.
+        tried: String,
+    },
+
+    /// A PHY register could not be read or written through MDIC.
+    #[error("could not {op} PHY register {reg}: {why}")]
+    PhyAccess {
+        /// "read" or "write".
+        op: &'static str,
+        /// The PHY register.
+        reg: u32,
+        /// What went wrong.
+        why: &'static str,
+    },
+
+    /// The 82574L's firmware kept the MDIO/NVM semaphore.
+    #[error("the NIC's firmware held the MDIO/NVM semaphore (EXTCNF_CTRL) for more than {ms} ms: manageability firmware may be busy or wedged; power-cycle the machine if it persists")]
+    SemaphoreTimeout {
+        /// How long we waited.
+        ms: u64,
+    },
+
+    /// The NIC kept DMA requests outstanding after master disable.
+    #[error("the NIC still had PCIe requests outstanding {ms} ms after master disable (STATUS.GIO_MASTER_ENABLE stayed set); it may be wedged: unbind and rebind it, or power-cycle")]
+    MasterDisableTimeout {
+        /// How long we waited.
+        ms: u64,
+    },
+
+    /// The NIC did not finish loading its EEPROM after reset.
+    #[error("the NIC did not finish reading its EEPROM within {ms} ms of the reset (EECD.AUTO_RD never set): the EEPROM may be missing or broken")]
+    AutoReadTimeout {
+        /// How long we waited.
+        ms: u64,
+    },
+
+    /// An EEPROM word read never completed.
+    #[error("EEPROM word {word:#04x} was not read within {ms} ms (EERD never reported done): the EEPROM may be missing or busy")]
+    EepromTimeout {
+        /// The word.
+        word: u32,
+        /// How long we waited.
+        ms: u64,
+    },
+
+    /// The EEPROM's checksum is wrong.
+    #[error("the NIC's EEPROM checksum is wrong: words 0x00-0x3f add up to {sum:#06x}, not {expected:#06x}, so the EEPROM is corrupt or blank and its MAC address cannot be trusted")]
+    EepromChecksum {
+        /// What they add up to.
+        sum: u16,
+        /// What they must add up to.
+        expected: u16,
     },
 
     /// No usable MAC address in RAL0/RAH0 nor in the EEPROM.

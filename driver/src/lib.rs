@@ -87,8 +87,8 @@ mod error;
 mod mac;
 
 pub use device::{
-    supported_devices, Counters, DeviceModel, HwStats, Nic, NicConfig, RxStats, StopFlag, TxBatch, TxStats,
-    ETH_HEADER_LEN, MAX_FRAME_LEN, MIN_FRAME_LEN,
+    supported_devices, Counters, DeviceModel, HwStats, LinkInfo, LinkMode, Nic, NicConfig, RxStats, StopFlag, TxBatch,
+    TxStats, ETH_HEADER_LEN, MAX_FRAME_LEN, MIN_FRAME_LEN,
 };
 pub use error::{Error, GroupMember, NetworkController};
 pub use file_tx::{FileSend, FileSendConfig, FileSendReport, FileSource, ProcessIoDelta, DEFAULT_WINDOW_BYTES};

@@ -15,6 +15,7 @@
 mod batch;
 pub(crate) mod e1000;
 mod frame;
+mod link;
 mod nic;
 pub(crate) mod register;
 mod stats;
@@ -22,6 +23,8 @@ mod stop;
 
 pub use batch::TxBatch;
 pub(crate) use frame::{ChecksumOffload, L4Protocol, TxFrame};
+pub(crate) use link::LinkFacts;
+pub use link::{LinkInfo, LinkMode};
 pub(crate) use nic::DmaStopper;
 pub use nic::{Nic, NicConfig};
 pub use stats::{Counters, HwStats, RxStats, TxStats};
@@ -101,6 +104,10 @@ pub(crate) trait NicFamily: Send {
     fn stop(&mut self);
     /// Whether the link is up now.
     fn link_up(&self) -> bool;
+    /// The link's speed, duplex, flow control and PHY, now.
+    fn link_info(&self) -> LinkInfo;
+    /// What the MAC and PHY show, for an error when the link stays down.
+    fn link_facts(&self) -> LinkFacts;
 
     /// How many more frames of `payload_segments` spans fit in the TX ring now.
     fn tx_room(&self, payload_segments: usize) -> usize;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use vfio_bindings::bindings::vfio::VFIO_PCI_BAR0_REGION_INDEX;
 
 use super::{e1000, find_model, supported_list, DeviceModel, NicFamily, TxBatch, TxFrame, Wake};
-use super::{Counters, HwStats, StopFlag, TxStats};
+use super::{Counters, HwStats, LinkInfo, LinkMode, StopFlag, TxStats};
 use crate::error::Error;
 use crate::mac::MacAddress;
 use crate::pci::{config, sysfs::Sysfs, PciAddress, PciId};
@@ -39,6 +39,15 @@ pub struct NicConfig {
     /// Give up every wait (bring-up included) within about 200 ms of this
     /// flag being set; see [`Nic::set_stop_flag`].
     pub stop_flag: Option<StopFlag>,
+    /// Autonegotiate (the default) or force speed and duplex.
+    pub link_mode: LinkMode,
+    /// Fail bring-up when the link does not come up within `link_timeout`
+    /// (the default); without it the NIC is brought up anyway, link or not
+    /// (for looking at it: `zcnic info`).
+    pub require_link: bool,
+    /// Go on when the EEPROM's checksum is wrong (logged), trusting the MAC
+    /// address in it; by default a bad checksum is an error.
+    pub accept_bad_eeprom_checksum: bool,
 }
 
 impl Default for NicConfig {
@@ -49,6 +58,9 @@ impl Default for NicConfig {
             promiscuous: false,
             link_timeout: Duration::from_secs(10),
             stop_flag: None,
+            link_mode: LinkMode::Autonegotiate,
+            require_link: true,
+            accept_bad_eeprom_checksum: false,
         }
     }
 }
@@ -114,7 +126,17 @@ impl Nic {
         let bar = device.map_bar(VFIO_PCI_BAR0_REGION_INDEX, model.bar0_size)?;
         // Registers need memory decoding; no DMA until the rings are ours.
         device.update_command(config::COMMAND_MEMORY, config::COMMAND_BUS_MASTER)?;
-        let family = Box::new(e1000::E1000::new(model, bar, &container, config)?);
+        let io = device.io_bar()?;
+        if model.needs_aspm_off() {
+            match device.disable_aspm()? {
+                Some((before, after)) if after != 0 => {
+                    log::warn!("{addr}: ASPM could not be turned off (Link Control ASPM bits {before:#x} -> {after:#x}); the 82574L errata says PCIe completions may then be unreliable")
+                }
+                Some((before, _)) => log::info!("{addr}: ASPM L0s/L1 off (Link Control ASPM bits were {before:#x})"),
+                None => log::info!("{addr}: no PCI Express capability; nothing to do for ASPM"),
+            }
+        }
+        let family = Box::new(e1000::E1000::new(model, bar, io, &container, config)?);
         let irq = Interrupt::enable(&device)?;
         let mut nic = Nic {
             family,
@@ -137,7 +159,12 @@ impl Nic {
     /// turn TX and RX on.
     fn bring_up(&mut self) -> Result<(), Error> {
         self.family.program(&self.config)?;
-        self.wait_for_link_polling(self.config.link_timeout)?;
+        match self.wait_for_link_polling(self.config.link_timeout) {
+            Err(Error::LinkDown { .. }) if !self.config.require_link => {
+                log::warn!("{}: no link; going on as asked", self.device.addr());
+            }
+            other => other?,
+        }
         self.device.update_command(config::COMMAND_BUS_MASTER, 0)?;
         self.family.enable(&self.config);
         self.halted.store(false, Ordering::SeqCst);
@@ -156,7 +183,15 @@ impl Nic {
         let start = Instant::now();
         while !self.family.link_up() {
             if start.elapsed() > timeout {
-                return Err(Error::LinkDown { secs: timeout.as_secs() });
+                let facts = self.family.link_facts();
+                return Err(Error::LinkDown {
+                    secs: timeout.as_secs(),
+                    mac_status: facts.mac_status,
+                    phy_id: facts.phy.map(|p| p.0),
+                    phy_control: facts.phy.map(|p| p.1),
+                    phy_status: facts.phy.map(|p| p.2),
+                    tried: facts.tried,
+                });
             }
             if self.stop.as_ref().is_some_and(StopFlag::is_set) {
                 return Err(Error::Stopped);
@@ -205,6 +240,11 @@ impl Nic {
     /// Whether the link is up now.
     pub fn link_up(&self) -> bool {
         self.family.link_up()
+    }
+
+    /// The link's state: up or down, speed, duplex, flow control, the PHY's identity.
+    pub fn link_info(&self) -> LinkInfo {
+        self.family.link_info()
     }
 
     fn check_running(&self) -> Result<(), Error> {

@@ -38,6 +38,15 @@ impl RegisterIo for Bar {
     }
 }
 
+impl RegisterIo for crate::vfio::IoBar {
+    fn read32(&self, offset: u32) -> u32 {
+        self.read_register(offset)
+    }
+    fn write32(&self, offset: u32, value: u32) {
+        self.write_register(offset, value)
+    }
+}
+
 /// A register's value type: `u32` for plain numbers (addresses, lengths,
 /// indexes, counters), a `bitflags` type for registers made of named bits.
 pub(crate) trait RegValue: Copy {
@@ -189,16 +198,11 @@ pub(crate) mod fake {
 
     use super::RegisterIo;
 
-    /// What the fake device does when a register is read or written.
-    pub(crate) type Hook = Box<dyn FnMut(&mut HashMap<u32, u32>, u32, Option<u32>) -> Option<u32>>;
-
-    /// Registers as a map from offset to value, with a log of every access and
-    /// optional per-offset behaviour (a self-clearing bit, a read that clears).
+    /// Registers as a map from offset to value, with a log of every access.
     #[derive(Default)]
     pub(crate) struct FakeRegisters {
         values: RefCell<HashMap<u32, u32>>,
         log: RefCell<Vec<Access>>,
-        hooks: RefCell<HashMap<u32, Hook>>,
     }
 
     /// One access, as the device saw it.
@@ -217,13 +221,6 @@ pub(crate) mod fake {
         /// A register's value now.
         pub(crate) fn get(&self, offset: u32) -> u32 {
             self.values.borrow().get(&offset).copied().unwrap_or(0)
-        }
-
-        /// Run `hook` on every access to `offset`: it gets the register file,
-        /// the offset and the value written (None for a read), and may return
-        /// the value a read sees.
-        pub(crate) fn on(&self, offset: u32, hook: Hook) {
-            self.hooks.borrow_mut().insert(offset, hook);
         }
 
         /// Every access so far, in order.
@@ -245,9 +242,7 @@ pub(crate) mod fake {
 
     impl RegisterIo for FakeRegisters {
         fn read32(&self, offset: u32) -> u32 {
-            let hooked =
-                self.hooks.borrow_mut().get_mut(&offset).and_then(|h| h(&mut self.values.borrow_mut(), offset, None));
-            let v = hooked.unwrap_or_else(|| self.get(offset));
+            let v = self.get(offset);
             self.log.borrow_mut().push(Access::Read(offset, v));
             v
         }
@@ -255,9 +250,6 @@ pub(crate) mod fake {
         fn write32(&self, offset: u32, value: u32) {
             self.log.borrow_mut().push(Access::Write(offset, value));
             self.set(offset, value);
-            if let Some(h) = self.hooks.borrow_mut().get_mut(&offset) {
-                h(&mut self.values.borrow_mut(), offset, Some(value));
-            }
         }
     }
 }

@@ -6,7 +6,8 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use vfio_bindings::bindings::vfio::{
-    VFIO_PCI_CONFIG_REGION_INDEX, VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
+    VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_BAR5_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX, VFIO_REGION_INFO_FLAG_MMAP,
+    VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
 };
 
 use super::Group;
@@ -91,9 +92,108 @@ impl Device {
         update_command(&self.file, self.config.offset, self.addr, set, clear)
     }
 
+    /// The device's first I/O-port BAR, if it has one VFIO lets us read and
+    /// write (the 82540EM's IOADDR/IODATA window).
+    pub(crate) fn io_bar(&self) -> Result<Option<IoBar>, Error> {
+        for index in VFIO_PCI_BAR0_REGION_INDEX..=VFIO_PCI_BAR5_REGION_INDEX {
+            let mut bar = [0u8; 4];
+            let at = self.config.offset + config::BAR0 + 4 * u64::from(index - VFIO_PCI_BAR0_REGION_INDEX);
+            self.file.read_exact_at(&mut bar, at).map_err(Error::os("reading PCI config space"))?;
+            // Bit 0 of a BAR register set: it decodes I/O space, not memory.
+            if u32::from_le_bytes(bar) & 1 == 0 {
+                continue;
+            }
+            let info = self.region_info(index)?;
+            let rw = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+            if info.size >= 8 && info.flags & rw == rw {
+                return Ok(Some(IoBar { file: Arc::clone(&self.file), offset: info.offset }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Turn off ASPM L0s and L1 in the device's PCIe Link Control register
+    /// (the 82574L's errata: with ASPM its PCIe completions are unreliable).
+    /// Returns the ASPM bits (0-1) before and after, or `None` if the device
+    /// has no PCIe capability. VFIO may refuse the write; the caller logs
+    /// what read back.
+    pub(crate) fn disable_aspm(&self) -> Result<Option<(u16, u16)>, Error> {
+        let Some(cap) = self.find_capability(config::CAP_ID_PCIE)? else {
+            return Ok(None);
+        };
+        let at = self.config.offset + u64::from(cap) + config::PCIE_LINK_CONTROL;
+        let before = read_config_u16(&self.file, at)?;
+        let wanted = before & !config::LINK_CONTROL_ASPM;
+        if wanted != before {
+            self.file.write_all_at(&wanted.to_le_bytes(), at).map_err(Error::os("writing PCI config space"))?;
+        }
+        let after = read_config_u16(&self.file, at)?;
+        Ok(Some((before & config::LINK_CONTROL_ASPM, after & config::LINK_CONTROL_ASPM)))
+    }
+
+    /// The config-space offset of capability `id`, walking the list from 0x34
+    /// (bounded: a looping list ends after 48 hops).
+    fn find_capability(&self, id: u8) -> Result<Option<u8>, Error> {
+        let mut b = [0u8; 1];
+        self.file
+            .read_exact_at(&mut b, self.config.offset + config::CAPABILITY_LIST)
+            .map_err(Error::os("reading PCI config space"))?;
+        let mut at = b[0] & !3;
+        for _ in 0..48 {
+            if at < 0x40 {
+                return Ok(None);
+            }
+            let mut cap = [0u8; 2];
+            self.file
+                .read_exact_at(&mut cap, self.config.offset + u64::from(at))
+                .map_err(Error::os("reading PCI config space"))?;
+            if cap[0] == id {
+                return Ok(Some(at));
+            }
+            at = cap[1] & !3;
+        }
+        Ok(None)
+    }
+
     /// A handle that can turn bus mastering off without the device itself.
     pub(crate) fn bus_master(&self) -> BusMaster {
         BusMaster { file: Arc::clone(&self.file), config_offset: self.config.offset, addr: self.addr }
+    }
+}
+
+/// An I/O-port BAR with the e1000 family's indirect register window: a
+/// register's offset is written to IOADDR (byte 0 of the BAR), then its value
+/// is read from or written to IODATA (byte 4). VFIO forwards each access.
+#[derive(Debug)]
+pub(crate) struct IoBar {
+    file: Arc<File>,
+    offset: u64,
+}
+
+impl IoBar {
+    fn port_write(&self, port: u64, value: u32) {
+        if let Err(e) = self.file.write_all_at(&value.to_le_bytes(), self.offset + port) {
+            log::error!("I/O BAR write at +{port} failed: {e}");
+        }
+    }
+
+    /// Write register `reg` through the window.
+    pub(crate) fn write_register(&self, reg: u32, value: u32) {
+        self.port_write(0, reg);
+        self.port_write(4, value);
+    }
+
+    /// Read register `reg` through the window.
+    pub(crate) fn read_register(&self, reg: u32) -> u32 {
+        self.port_write(0, reg);
+        let mut b = [0u8; 4];
+        match self.file.read_exact_at(&mut b, self.offset + 4) {
+            Ok(()) => u32::from_le_bytes(b),
+            Err(e) => {
+                log::error!("I/O BAR read failed: {e}");
+                u32::MAX
+            }
+        }
     }
 }
 

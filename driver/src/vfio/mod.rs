@@ -13,7 +13,7 @@ mod irq;
 
 pub use container::live_dma_mappings;
 pub(crate) use container::{Container, DmaAccess};
-pub(crate) use device::{BusMaster, Device};
+pub(crate) use device::{BusMaster, Device, IoBar};
 pub(crate) use group::Group;
 pub(crate) use irq::Interrupt;
 pub use irq::IrqMode;

@@ -1,24 +1,26 @@
-//! Bringing an e1000/e1000e up from whatever state it is in, and stopping it.
+//! Bringing an e1000/e1000e up from whatever state it is in, and stopping it,
+//! in the order the parts' datasheets and Linux's drivers do it.
 //!
 //! QEMU's CTRL.RST resets almost nothing and neither model offers a working
 //! VFIO device reset, and a previous process may have been killed mid-send.
 //! So every register zcnic relies on is written here explicitly, every time.
 //! Each function takes any [`RegisterIo`], so the tests below run them
-//! against a register-level fake of the device.
+//! against a register-level fake of the device, for what QEMU does not model
+//! (a PHY left powered down, a reset or an EEPROM read that never finishes).
 
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::models::DeviceModel;
-use super::regs::{self, stats, Ctrl, CtrlExt, Interrupts, Rah, Rctl, Status, Tarc, Tctl, Txdctl};
+use super::phy;
+use super::regs::{self, stats, Ctrl, CtrlExt, Eecd, Interrupts, Rah, Rctl, Status, Tctl, Txdctl};
 use crate::device::register::{RegisterIo, Registers};
+use crate::device::LinkMode;
 use crate::error::Error;
 use crate::mac::MacAddress;
 
 /// How long a reset may take before we give up (the manuals say ~1 us; Linux waits 5-25 ms).
 const RESET_TIMEOUT: Duration = Duration::from_millis(100);
-/// How long one EEPROM word read may take.
-const EEPROM_READ_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// Make sure the NIC is doing nothing: interrupts masked, RX and TX off.
 pub(crate) fn quiesce<R: RegisterIo + ?Sized>(regs: &R) {
@@ -29,85 +31,141 @@ pub(crate) fn quiesce<R: RegisterIo + ?Sized>(regs: &R) {
     let _ = regs.read(regs::STATUS);
 }
 
-/// Software reset (CTRL.RST), then mask and clear interrupts again: the reset
-/// re-enables nothing on real parts, but RST may reload IMS on some.
-pub(crate) fn reset<R: RegisterIo + ?Sized>(regs: &R) -> Result<(), Error> {
-    quiesce(regs);
-    // Let any descriptor fetch or write-back in progress finish (Linux waits 10 ms).
-    thread::sleep(Duration::from_millis(10));
-    regs.modify(regs::CTRL, |c| c | Ctrl::RST);
+/// How long the 82574L may keep PCIe requests outstanding after master
+/// disable (Linux polls 800 times 100 us).
+const MASTER_DISABLE_TIMEOUT: Duration = Duration::from_millis(80);
+/// How long the 82574L may take to reload its EEPROM after a reset.
+const AUTO_READ_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// The 82574L's PHY configuration from the EEPROM after the auto-read.
+const PHY_CONFIG_AFTER_AUTO_READ: Duration = Duration::from_millis(25);
+
+/// Poll `done` every `every` until it holds or `timeout` passes.
+fn poll_until(timeout: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
-    thread::sleep(Duration::from_millis(1));
-    while regs.read(regs::CTRL).contains(Ctrl::RST) {
-        if start.elapsed() > RESET_TIMEOUT {
-            return Err(Error::ResetTimeout { ms: RESET_TIMEOUT.as_millis() as u64 });
+    loop {
+        if done() {
+            return true;
         }
-        thread::sleep(Duration::from_millis(1));
+        if start.elapsed() > timeout {
+            return false;
+        }
+        thread::sleep(every);
+    }
+}
+
+/// 82574L: stop the NIC starting PCIe requests and wait until those in
+/// flight have completed, so that the reset cannot cut a DMA in half.
+fn disable_master<R: RegisterIo + ?Sized>(regs: &R) -> Result<(), Error> {
+    regs.modify(regs::CTRL, |c| c | Ctrl::GIO_MASTER_DISABLE);
+    let idle = poll_until(MASTER_DISABLE_TIMEOUT, Duration::from_micros(100), || {
+        !regs.read(regs::STATUS).contains(Status::GIO_MASTER_ENABLE)
+    });
+    if !idle {
+        return Err(Error::MasterDisableTimeout { ms: MASTER_DISABLE_TIMEOUT.as_millis() as u64 });
+    }
+    Ok(())
+}
+
+/// Software reset (CTRL.RST) as the datasheets order it:
+///
+/// 1. interrupts masked, RX and TX off (and bus mastering is already off in
+///    the PCI command register: the caller turns it off before any reset);
+/// 2. 82574L: master disable, and wait for outstanding requests;
+/// 3. CTRL.RST: on the 82574L holding the MDIO semaphore (the firmware owns
+///    MDIO again after the reset); on the 82540EM through the I/O BAR when
+///    there is one (`io`), because that part cannot acknowledge the 64-bit
+///    write the reset turns a memory write into; else through MMIO;
+/// 4. wait for RST to clear, then 82574L: for the EEPROM auto-read to finish
+///    (EECD.AUTO_RD). The 82540EM has no such bit: its EEPROM is read next,
+///    through EERD, which completes only once the auto-read is over;
+/// 5. interrupts masked again and causes cleared (the reset may reload IMS).
+pub(crate) fn reset<R: RegisterIo + ?Sized>(
+    regs: &R,
+    model: &DeviceModel,
+    io: Option<&dyn RegisterIo>,
+) -> Result<(), Error> {
+    quiesce(regs);
+    if model.is_82574 {
+        disable_master(regs)?;
+    }
+    let ctrl = regs.read(regs::CTRL) | Ctrl::RST;
+    if model.is_82574 {
+        phy::with_semaphore(regs, model, || {
+            regs.write(regs::CTRL, ctrl);
+            Ok(())
+        })?;
+        log::info!("{}: reset: master disabled and drained, CTRL.RST under the MDIO semaphore", model.name);
+    } else if let Some(io) = io {
+        io.write(regs::CTRL, ctrl);
+        log::info!("{}: reset: CTRL.RST through the I/O BAR", model.name);
+    } else {
+        log::info!("no I/O BAR offered by VFIO: resetting the {} through MMIO", model.name);
+        regs.write(regs::CTRL, ctrl);
+    }
+    if !poll_until(RESET_TIMEOUT, Duration::from_micros(100), || !regs.read(regs::CTRL).contains(Ctrl::RST)) {
+        return Err(Error::ResetTimeout { ms: RESET_TIMEOUT.as_millis() as u64 });
+    }
+    if model.is_82574
+        && !poll_until(AUTO_READ_TIMEOUT, Duration::from_micros(100), || regs.read(regs::EECD).contains(Eecd::AUTO_RD))
+    {
+        return Err(Error::AutoReadTimeout { ms: AUTO_READ_TIMEOUT.as_millis() as u64 });
+    }
+    if model.is_82574 {
+        log::info!("{}: reset done, EEPROM auto-read done (EECD.AUTO_RD)", model.name);
+        // The part configures its PHY from the EEPROM only after AUTO_RD is
+        // set and signals nothing when it is done; its datasheet (and Linux)
+        // give it 25 ms before the PHY is touched.
+        thread::sleep(PHY_CONFIG_AFTER_AUTO_READ);
     }
     regs.write(regs::IMC, Interrupts::from_bits_retain(u32::MAX));
     let _ = regs.take(regs::ICR);
     Ok(())
 }
 
-/// Link setup for copper with auto-negotiation: set link up, let the MAC
-/// follow the PHY's speed, clear every force/reset/invert bit.
-pub(crate) fn setup_link<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel) {
+/// MAC-side link setup for copper: set link up; with autonegotiation let the
+/// MAC follow the speed and duplex the PHY resolves (no force bits), else
+/// force the MAC to the forced speed and duplex; clear every reset and invert
+/// bit; flow control off (zcnic advertises no pause). 82574L: clear master
+/// disable (left from the reset) and tell the firmware a driver owns the NIC.
+pub(crate) fn setup_link<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel, mode: LinkMode) {
     let clear = Ctrl::LRST
         | Ctrl::PHY_RST
         | Ctrl::ILOS
         | Ctrl::FRCSPD
         | Ctrl::FRCDPLX
+        | Ctrl::SPEED_100
+        | Ctrl::SPEED_1000
+        | Ctrl::FD
         | Ctrl::VME
         | Ctrl::RST
+        | Ctrl::RFCE
+        | Ctrl::TFCE
         | Ctrl::GIO_MASTER_DISABLE;
-    regs.modify(regs::CTRL, |c| c.difference(clear) | Ctrl::SLU | Ctrl::ASDE);
+    regs.modify(regs::CTRL, |c| {
+        let c = c.difference(clear) | Ctrl::SLU;
+        match mode {
+            LinkMode::Autonegotiate => c | Ctrl::ASDE,
+            LinkMode::Forced { speed_mbit, full_duplex } => {
+                let mut c = c.difference(Ctrl::ASDE) | Ctrl::FRCSPD | Ctrl::FRCDPLX;
+                if speed_mbit == 100 {
+                    c |= Ctrl::SPEED_100;
+                }
+                if full_duplex {
+                    c |= Ctrl::FD;
+                }
+                c
+            }
+        }
+    });
     if model.is_82574 {
         regs.modify(regs::CTRL_EXT, |c| c | CtrlExt::DRV_LOAD);
     }
 }
 
-fn mac_from_rar(ral: u32, rah: u32) -> MacAddress {
-    let l = ral.to_le_bytes();
-    let h = rah.to_le_bytes();
-    MacAddress([l[0], l[1], l[2], l[3], h[0], h[1]])
-}
-
-fn read_eeprom_word<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel, word: u32) -> Option<u16> {
-    let e = model.eerd;
-    regs.write(regs::EERD, (word << e.addr_shift) | e.start);
-    let start = Instant::now();
-    loop {
-        let v = regs.read(regs::EERD);
-        if v & e.done != 0 {
-            return Some((v >> 16) as u16);
-        }
-        if start.elapsed() > EEPROM_READ_TIMEOUT {
-            return None;
-        }
-        thread::sleep(Duration::from_micros(10));
-    }
-}
-
-/// The NIC's own MAC: RAL0/RAH0 if the NIC loaded a valid one there, else
-/// EEPROM words 0-2. Then receive address 0 is written with it (and AV) and
-/// the other entries cleared, so the receive filter is ours.
-pub(crate) fn read_and_program_mac<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel) -> Result<MacAddress, Error> {
-    let rah0 = regs.read(regs::RAH.at(0));
-    let from_rar = mac_from_rar(regs.read(regs::RAL.at(0)), rah0.bits());
-    let mac = if rah0.contains(Rah::AV) && from_rar.is_valid_unicast() {
-        from_rar
-    } else {
-        let mut b = [0u8; 6];
-        for (i, pair) in b.chunks_exact_mut(2).enumerate() {
-            let w = read_eeprom_word(regs, model, i as u32).unwrap_or(0);
-            pair.copy_from_slice(&w.to_le_bytes());
-        }
-        let m = MacAddress(b);
-        if !m.is_valid_unicast() {
-            return Err(Error::NoMacAddress(m));
-        }
-        m
-    };
+/// Write the receive-address filter: entry 0 is `mac` (valid), the other
+/// fifteen are cleared, so the receive filter is ours alone.
+pub(crate) fn program_mac<R: RegisterIo + ?Sized>(regs: &R, mac: MacAddress) {
     let m = mac.0;
     regs.write(regs::RAL.at(0), u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
     regs.write(regs::RAH.at(0), Rah::from_bits_retain(u32::from_le_bytes([m[4], m[5], 0, 0])) | Rah::AV);
@@ -115,7 +173,6 @@ pub(crate) fn read_and_program_mac<R: RegisterIo + ?Sized>(regs: &R, model: &Dev
         regs.write(regs::RAL.at(i), 0);
         regs.write(regs::RAH.at(i), Rah::empty());
     }
-    Ok(mac)
 }
 
 /// Clear the multicast table: no multicast group is joined.
@@ -137,12 +194,39 @@ pub(crate) fn configure_tx<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel
     regs.write(regs::TIDV, 0);
     regs.write(regs::TADV, 0);
     regs.write(regs::TIPG, regs::TIPG_COPPER);
-    let mut dctl = Txdctl::GRAN;
-    if model.is_82574 {
-        dctl |= Txdctl::BIT22_82574;
-        regs.modify(regs::TARC0, |t| t | Tarc::ENABLE);
+    // The 82574L's TXDCTL (and TARC0) are its init bits' business (init_82574.rs).
+    if !model.is_82574 {
+        regs.write(regs::TXDCTL, Txdctl::GRAN);
     }
-    regs.write(regs::TXDCTL, dctl);
+}
+
+/// Flow-control frames and thresholds as Linux programs them: pause frames go
+/// to 01:80:c2:00:00:01 with type 0x8808; the pause time we ask for; XON/XOFF
+/// thresholds below the receive packet buffer (48 KiB on the 82540EM, 32 KiB
+/// on the 82574L) less a full frame. Whether pause is used at all is decided
+/// by [`apply_pause`] once the link is up.
+pub(crate) fn program_flow_control<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel) {
+    regs.write(regs::FCAL, 0x00c2_8001);
+    regs.write(regs::FCAH, 0x0000_0100);
+    regs.write(regs::FCT, 0x8808);
+    regs.write(regs::FCTTV, if model.is_82574 { 0x0680 } else { 0xffff });
+    regs.write(regs::FCRTL, 0);
+    regs.write(regs::FCRTH, 0);
+}
+
+/// Turn pause on or off as negotiated: CTRL.RFCE honours received pause
+/// frames, CTRL.TFCE sends them (with the XON/XOFF thresholds).
+pub(crate) fn apply_pause<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel, rx: bool, tx: bool) {
+    let (low, high) = if model.is_82574 { (0x7328, 0x7330) } else { (0xacc0, 0xacc8) };
+    // Bit 31 of FCRTL: send XON when the buffer drains below the low mark.
+    regs.write(regs::FCRTL, if tx { low | (1 << 31) } else { 0 });
+    regs.write(regs::FCRTH, if tx { high } else { 0 });
+    regs.modify(regs::CTRL, |c| {
+        let mut c = c.difference(Ctrl::RFCE | Ctrl::TFCE);
+        c.set(Ctrl::RFCE, rx);
+        c.set(Ctrl::TFCE, tx);
+        c
+    });
 }
 
 /// Program the RX ring, leaving RCTL.EN off (the ring is filled and RDT
@@ -211,17 +295,20 @@ pub(crate) fn stop<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fake::{Behaviour, FakeNic};
     use super::super::models::SUPPORTED_DEVICES;
+    use super::super::nvm;
+    use super::super::phy::{self, PhyControl};
     use super::*;
     use crate::device::register::fake::{Access, FakeRegisters};
 
     const E1000: &DeviceModel = &SUPPORTED_DEVICES[0];
     const E1000E: &DeviceModel = &SUPPORTED_DEVICES[1];
 
-    #[test]
-    fn mac_comes_from_rar_low_byte_first() {
-        let m = mac_from_rar(0x1200_5452, 0x8000_5634);
-        assert_eq!(m.to_string(), "52:54:00:12:34:56");
+    fn fake(model: &'static DeviceModel, change: impl FnOnce(&mut Behaviour)) -> FakeNic {
+        let mut b = Behaviour::default();
+        change(&mut b);
+        FakeNic::new(model, b)
     }
 
     #[test]
@@ -230,91 +317,174 @@ mod tests {
         assert_eq!(regs::TIPG_COPPER, 0x0060_2008);
     }
 
-    /// The fake clears CTRL.RST a few reads after it is set, as the part does.
-    fn resetting_device() -> FakeRegisters {
-        let fake = FakeRegisters::default();
-        let reads_left = std::cell::Cell::new(0u32);
-        fake.on(
-            regs::CTRL.offset(),
-            Box::new(move |values, offset, written| {
-                match written {
-                    Some(v) if v & Ctrl::RST.bits() != 0 => reads_left.set(3),
-                    Some(_) => {}
-                    None if reads_left.get() > 0 => {
-                        reads_left.set(reads_left.get() - 1);
-                        if reads_left.get() == 0 {
-                            *values.get_mut(&offset).unwrap() &= !Ctrl::RST.bits();
-                        }
-                    }
-                    None => {}
-                }
-                None
-            }),
-        );
-        fake
+    #[test]
+    fn reset_masks_interrupts_first_and_clears_causes_last() {
+        for model in [E1000, E1000E] {
+            let nic = fake(model, |_| {});
+            reset(&nic, model, None).unwrap();
+            let first_rst = nic.first_write(regs::CTRL.offset(), Ctrl::RST.bits()).expect("RST written");
+            let first_imc = nic.first_write(regs::IMC.offset(), u32::MAX).unwrap();
+            assert!(first_imc < first_rst, "{}: interrupts masked before the reset", model.name);
+            let log = nic.log();
+            assert!(matches!(log.last(), Some(Access::Read(o, _)) if *o == regs::ICR.offset()), "ICR read last");
+        }
     }
 
     #[test]
-    fn reset_masks_interrupts_first_waits_for_rst_to_clear_and_reads_icr() {
-        let fake = resetting_device();
-        fake.set(regs::CTRL.offset(), Ctrl::SLU.bits());
-        reset(&fake).unwrap();
-        let log = fake.log();
-        let first_ctrl_write = log.iter().position(|a| matches!(a, Access::Write(o, _) if *o == regs::CTRL.offset()));
-        let first_imc = log.iter().position(|a| matches!(a, Access::Write(o, _) if *o == regs::IMC.offset()));
-        assert!(first_imc < first_ctrl_write, "interrupts masked before the reset: {log:x?}");
-        assert_eq!(fake.get(regs::CTRL.offset()) & Ctrl::RST.bits(), 0);
-        assert!(matches!(log.last(), Some(Access::Read(o, _)) if *o == regs::ICR.offset()), "ICR cleared last");
+    fn the_82574_disables_mastering_and_holds_the_semaphore_across_rst() {
+        let nic = fake(E1000E, |_| {});
+        reset(&nic, E1000E, None).unwrap();
+        let disable = nic.first_write(regs::CTRL.offset(), Ctrl::GIO_MASTER_DISABLE.bits()).unwrap();
+        let rst = nic.first_write(regs::CTRL.offset(), Ctrl::RST.bits()).unwrap();
+        assert!(disable < rst, "master disable before the reset");
+        assert_eq!(nic.semaphore_at_reset.get(), Some(true), "MDIO semaphore held when RST was written");
+    }
+
+    #[test]
+    fn the_82540_resets_through_the_io_bar_when_there_is_one() {
+        let nic = fake(E1000, |_| {});
+        let io = FakeRegisters::default();
+        reset(&nic, E1000, Some(&io)).unwrap();
+        assert_eq!(io.writes_to(regs::CTRL.offset()).len(), 1, "CTRL.RST went through the I/O window");
+        assert_eq!(io.writes_to(regs::CTRL.offset())[0] & Ctrl::RST.bits(), Ctrl::RST.bits());
+        assert_eq!(nic.first_write(regs::CTRL.offset(), Ctrl::RST.bits()), None, "not through MMIO");
+        let without = fake(E1000, |_| {});
+        reset(&without, E1000, None).unwrap();
+        assert!(without.first_write(regs::CTRL.offset(), Ctrl::RST.bits()).is_some(), "MMIO without an I/O BAR");
     }
 
     #[test]
     fn a_reset_that_never_finishes_is_a_timeout_error() {
-        let fake = FakeRegisters::default();
-        // RST sticks: no hook clears it.
-        let e = reset(&fake).unwrap_err();
-        assert!(matches!(e, Error::ResetTimeout { .. }), "{e}");
+        for model in [E1000, E1000E] {
+            let nic = fake(model, |b| b.reset_completes = false);
+            let e = reset(&nic, model, None).unwrap_err();
+            assert!(matches!(e, Error::ResetTimeout { .. }), "{}: {e}", model.name);
+        }
     }
 
     #[test]
-    fn mac_is_read_from_the_eeprom_when_rar0_is_not_valid() {
+    fn an_eeprom_auto_read_that_never_finishes_is_a_timeout_error() {
+        let nic = fake(E1000E, |b| b.auto_read_completes = false);
+        let e = reset(&nic, E1000E, None).unwrap_err();
+        assert!(matches!(e, Error::AutoReadTimeout { .. }), "{e}");
+        assert!(e.to_string().contains("EECD.AUTO_RD"), "{e}");
+    }
+
+    #[test]
+    fn outstanding_master_requests_that_never_drain_are_a_timeout_error() {
+        let nic = fake(E1000E, |b| b.master_goes_idle = false);
+        let e = reset(&nic, E1000E, None).unwrap_err();
+        assert!(matches!(e, Error::MasterDisableTimeout { .. }), "{e}");
+        assert_eq!(nic.first_write(regs::CTRL.offset(), Ctrl::RST.bits()), None, "no reset while DMA may be in flight");
+    }
+
+    #[test]
+    fn firmware_that_keeps_the_semaphore_is_a_timeout_error() {
+        let nic = fake(E1000E, |b| b.firmware_holds_semaphore = true);
+        let e = phy::state(&nic, E1000E).unwrap_err();
+        assert!(matches!(e, Error::SemaphoreTimeout { .. }), "{e}");
+        assert!(
+            nic.log().iter().all(|a| !matches!(a, Access::Write(o, _) if *o == regs::MDIC.offset())),
+            "no MDIO access without the semaphore"
+        );
+    }
+
+    #[test]
+    fn a_phy_that_starts_powered_down_is_powered_up_and_renegotiates() {
         for model in [E1000, E1000E] {
-            let fake = FakeRegisters::default();
-            let words = [0x5452u16, 0x1200, 0x7856];
-            let layout = model.eerd;
-            fake.on(
-                regs::EERD.offset(),
-                Box::new(move |values, offset, written| {
-                    if let Some(v) = written {
-                        let word = (v >> layout.addr_shift) as usize & 0xff;
-                        values.insert(offset, (u32::from(words[word]) << 16) | layout.done);
-                    }
-                    None
-                }),
-            );
-            let mac = read_and_program_mac(&fake, model).unwrap();
-            assert_eq!(mac.to_string(), "52:54:00:12:56:78", "{}", model.name);
-            assert_eq!(fake.get(regs::RAL.at(0).offset()), 0x1200_5452);
-            assert_eq!(fake.get(regs::RAH.at(0).offset()), 0x8000_7856, "AV set");
+            let nic = fake(model, |b| b.phy_powered_down = true);
+            assert!(!link_up(&nic), "no link while the PHY is down");
+            let did = phy::bring_up(&nic, model, LinkMode::Autonegotiate).unwrap();
+            let control = PhyControl::from_bits_retain(nic.phy.borrow()[phy::reg::CONTROL as usize]);
+            assert!(!control.contains(PhyControl::POWER_DOWN), "{}: powered up", model.name);
+            assert!(control.contains(PhyControl::AUTONEG_ENABLE));
+            assert_eq!(nic.phy.borrow()[phy::reg::AUTONEG_ADVERTISE as usize], phy::ADVERTISE.bits());
+            assert!(did.contains("powered the PHY up") && did.contains("restarted autonegotiation"), "{did}");
+            assert!(link_up(&nic));
+        }
+    }
+
+    #[test]
+    fn a_link_already_negotiated_as_we_want_is_kept() {
+        let nic = fake(E1000, |_| {});
+        nic.phy.borrow_mut()[phy::reg::AUTONEG_ADVERTISE as usize] = phy::ADVERTISE.bits();
+        nic.phy.borrow_mut()[phy::reg::GIG_CONTROL as usize] = phy::GigControl::ADV_1000_FULL.bits();
+        let did = phy::bring_up(&nic, E1000, LinkMode::Autonegotiate).unwrap();
+        assert!(did.contains("kept the link"), "{did}");
+        let forced = phy::bring_up(&nic, E1000, LinkMode::Forced { speed_mbit: 100, full_duplex: true }).unwrap();
+        let control = PhyControl::from_bits_retain(nic.phy.borrow()[phy::reg::CONTROL as usize]);
+        assert!(!control.contains(PhyControl::AUTONEG_ENABLE) && control.contains(PhyControl::SPEED_LSB), "{forced}");
+    }
+
+    #[test]
+    fn an_mdic_error_is_not_mistaken_for_data() {
+        let nic = fake(E1000, |b| b.phy_answers = false);
+        let e = phy::read(&nic, phy::reg::ID1).unwrap_err();
+        assert!(matches!(e, Error::PhyAccess { .. }) && e.to_string().contains("error bit"), "{e}");
+        let hung = fake(E1000, |b| b.mdic_completes = false);
+        let e = phy::read(&hung, phy::reg::ID1).unwrap_err();
+        assert!(e.to_string().contains("never became ready"), "{e}");
+    }
+
+    #[test]
+    fn the_phy_id_is_read_through_mdic_at_address_1() {
+        let nic = fake(E1000E, |_| {});
+        let state = phy::state(&nic, E1000E).unwrap();
+        assert_eq!(state.id, 0x0141_0cb1);
+    }
+
+    #[test]
+    fn the_mac_comes_from_the_eeprom_not_from_rar0() {
+        for model in [E1000, E1000E] {
+            let nic = fake(model, |_| {});
+            // RAL0/RAH0 hold another (valid) address: the EEPROM's wins.
+            nic.set(regs::RAL.at(0).offset(), 0x1200_5452);
+            nic.set(regs::RAH.at(0).offset(), 0x8000_5634);
+            let mac = nvm::read_mac(&nic, model, false).unwrap();
+            assert_eq!(mac.to_string(), "52:54:00:ab:cd:ef", "{}", model.name);
+        }
+    }
+
+    #[test]
+    fn a_bad_eeprom_checksum_is_refused_unless_accepted() {
+        for model in [E1000, E1000E] {
+            let nic = fake(model, |_| {});
+            nic.eeprom.borrow_mut()[5] ^= 0x0100;
+            let e = nvm::read_mac(&nic, model, false).unwrap_err();
+            assert!(matches!(e, Error::EepromChecksum { .. }), "{e}");
+            assert!(e.to_string().contains("0xbaba"), "{e}");
+            assert_eq!(nvm::read_mac(&nic, model, true).unwrap().to_string(), "52:54:00:ab:cd:ef");
         }
     }
 
     #[test]
     fn a_blank_eeprom_is_refused() {
-        let fake = FakeRegisters::default();
-        fake.on(regs::EERD.offset(), Box::new(|_, _, _| Some(E1000.eerd.done)));
-        let e = read_and_program_mac(&fake, E1000).unwrap_err();
-        assert!(matches!(e, Error::NoMacAddress(_)), "{e}");
+        let nic = fake(E1000, |_| {});
+        *nic.eeprom.borrow_mut() = vec![0xffff; 64];
+        // 64 * 0xffff = 0xffc0 (mod 2^16): the checksum already fails.
+        assert!(matches!(nvm::read_mac(&nic, E1000, false).unwrap_err(), Error::EepromChecksum { .. }));
+        let e = nvm::read_mac(&nic, E1000, true).unwrap_err();
+        assert!(matches!(e, Error::NoMacAddress(_)), "broadcast is no station address: {e}");
+    }
+
+    #[test]
+    fn the_82574_init_keeps_its_queue_enabled_and_sets_the_errata_bit() {
+        let nic = fake(E1000E, |_| {});
+        nic.set(regs::TARC0.offset(), 0x403);
+        super::super::init_82574::apply(&nic);
+        assert_ne!(nic.get(regs::TARC0.offset()) & (1 << 10), 0, "TARC0 bit 10 kept");
+        assert_eq!(nic.get(regs::GCR2.offset()) & 1, 1, "GCR2 bit 0: the TX-timeout errata");
+        assert_eq!(nic.get(regs::TXDCTL.offset()), nic.get(regs::TXDCTL1.offset()), "both queues alike");
     }
 
     #[test]
     fn stop_hands_the_82574_back_to_firmware_and_leaves_rx_tx_off() {
-        let fake = FakeRegisters::default();
-        fake.set(regs::CTRL_EXT.offset(), CtrlExt::DRV_LOAD.bits());
-        fake.set(regs::RCTL.offset(), Rctl::EN.bits());
-        stop(&fake, E1000E);
-        assert_eq!(fake.get(regs::CTRL_EXT.offset()) & CtrlExt::DRV_LOAD.bits(), 0);
-        assert_eq!(fake.get(regs::RCTL.offset()), 0);
-        assert_eq!(fake.get(regs::TCTL.offset()), 0);
-        assert_eq!(fake.writes_to(regs::IMC.offset()), vec![u32::MAX]);
+        let nic = fake(E1000E, |_| {});
+        nic.set(regs::CTRL_EXT.offset(), CtrlExt::DRV_LOAD.bits());
+        nic.set(regs::RCTL.offset(), Rctl::EN.bits());
+        stop(&nic, E1000E);
+        assert_eq!(nic.get(regs::CTRL_EXT.offset()) & CtrlExt::DRV_LOAD.bits(), 0);
+        assert_eq!(nic.get(regs::RCTL.offset()), 0);
+        assert_eq!(nic.get(regs::TCTL.offset()), 0);
     }
 }

@@ -6,7 +6,12 @@
 //! transmit header buffers in a mapping the device may only read.
 
 mod bringup;
+#[cfg(test)]
+mod fake;
+mod init_82574;
 mod models;
+mod nvm;
+mod phy;
 pub(crate) mod regs;
 mod rx;
 mod stats;
@@ -17,18 +22,20 @@ use std::sync::Arc;
 pub use models::DeviceModel;
 pub(crate) use models::SUPPORTED_DEVICES;
 
-use regs::Interrupts;
+use regs::{Ctrl, Interrupts, Status};
 use rx::{RxQueue, RX_BUFFER_SIZE};
 use tx::TxQueue;
 
-use crate::device::register::Registers;
-use crate::device::{HwStats, NicConfig, NicFamily, RxStats, TxFrame, TxQueueState, TxStats, Wake};
+use crate::device::register::{RegisterIo, Registers};
+use crate::device::{
+    HwStats, LinkFacts, LinkInfo, LinkMode, NicConfig, NicFamily, RxStats, TxFrame, TxQueueState, TxStats, Wake,
+};
 use crate::dma::{self, DmaMapping};
 use crate::error::Error;
 use crate::mac::MacAddress;
 use crate::sys::bar::Bar;
 use crate::sys::memory::PAGE;
-use crate::vfio::{Container, DmaAccess};
+use crate::vfio::{Container, DmaAccess, IoBar};
 
 /// Where each ring lives in the device-writable mapping.
 struct RingLayout {
@@ -57,9 +64,13 @@ pub(crate) struct E1000 {
     tx: TxQueue,
     rx: RxQueue,
     regs: Bar,
+    /// The I/O-port window, if VFIO offers one (the 82540EM's reset goes through it).
+    io: Option<IoBar>,
     model: &'static DeviceModel,
     mac: MacAddress,
     hw_stats: HwStats,
+    /// What bring-up did to the PHY, for the log and the no-link error.
+    link_tried: String,
 }
 
 impl E1000 {
@@ -68,6 +79,7 @@ impl E1000 {
     pub(crate) fn new(
         model: &'static DeviceModel,
         regs: Bar,
+        io: Option<IoBar>,
         container: &Arc<Container>,
         config: &NicConfig,
     ) -> Result<E1000, Error> {
@@ -77,7 +89,38 @@ impl E1000 {
         log::debug!("rings at IOVA {:#x} ({kind:?})", rings.iova());
         let tx = TxQueue::new(container, config.tx_ring_size, layout.tx_desc)?;
         let rx = RxQueue::new(config.rx_ring_size, layout.rx_desc, layout.rx_buffers)?;
-        Ok(E1000 { rings, tx, rx, regs, model, mac: MacAddress::default(), hw_stats: HwStats::default() })
+        Ok(E1000 {
+            rings,
+            tx,
+            rx,
+            regs,
+            io,
+            model,
+            mac: MacAddress::default(),
+            hw_stats: HwStats::default(),
+            link_tried: String::new(),
+        })
+    }
+}
+
+impl E1000 {
+    /// Flow control as negotiated (none without autonegotiation or link).
+    fn negotiated_pause(&self, mode: LinkMode) -> (bool, bool) {
+        let status = self.regs.read(regs::STATUS);
+        if mode != LinkMode::Autonegotiate || !status.contains(Status::LU) {
+            return (false, false);
+        }
+        match phy::state(&self.regs, self.model) {
+            Ok(p) => phy::resolve_pause(
+                phy::Advertise::from_bits_retain(p.advertise),
+                phy::Advertise::from_bits_retain(p.partner),
+                status.contains(Status::FD),
+            ),
+            Err(e) => {
+                log::warn!("cannot read the PHY to resolve flow control ({e}); pause off");
+                (false, false)
+            }
+        }
     }
 }
 
@@ -111,14 +154,35 @@ impl NicFamily for E1000 {
     }
 
     fn reset(&mut self) -> Result<(), Error> {
-        bringup::reset(&self.regs)
+        let io = self.io.as_ref().map(|io| io as &dyn RegisterIo);
+        bringup::reset(&self.regs, self.model, io)
     }
 
-    fn program(&mut self, _config: &NicConfig) -> Result<(), Error> {
+    fn program(&mut self, config: &NicConfig) -> Result<(), Error> {
         let regs = &self.regs;
-        bringup::setup_link(regs, self.model);
-        self.mac = bringup::read_and_program_mac(regs, self.model)?;
+        let model = self.model;
+        bringup::setup_link(regs, model, config.link_mode);
+        if model.is_82574 {
+            init_82574::apply(regs);
+        }
+        match phy::state(regs, model) {
+            Ok(p) => log::info!(
+                "PHY {:#010x}: control {:#06x}, status {:#06x}, advertising {:#06x}, partner {:#06x}",
+                p.id,
+                p.control,
+                p.status,
+                p.advertise,
+                p.partner
+            ),
+            Err(e) => log::warn!("cannot read the PHY: {e}"),
+        }
+        self.link_tried = phy::bring_up(regs, model, config.link_mode)?;
+        log::info!("PHY: {}", self.link_tried);
+        self.mac = nvm::read_mac(regs, model, config.accept_bad_eeprom_checksum)?;
+        log::info!("MAC {} from the EEPROM (checksum verified)", self.mac);
+        bringup::program_mac(regs, self.mac);
         bringup::clear_multicast_table(regs);
+        bringup::program_flow_control(regs, model);
         let tx_view = self.tx.descriptors(&self.rings);
         bringup::configure_tx(regs, self.model, tx_view.iova(), tx_view.byte_len() as u32);
         let rx_view = self.rx.descriptors(&self.rings);
@@ -131,6 +195,8 @@ impl NicFamily for E1000 {
     }
 
     fn enable(&mut self, config: &NicConfig) {
+        let (rx_pause, tx_pause) = self.negotiated_pause(config.link_mode);
+        bringup::apply_pause(&self.regs, self.model, rx_pause, tx_pause);
         bringup::enable_tx(&self.regs);
         bringup::enable_rx(&self.regs, config.promiscuous);
     }
@@ -141,6 +207,39 @@ impl NicFamily for E1000 {
 
     fn link_up(&self) -> bool {
         bringup::link_up(&self.regs)
+    }
+
+    fn link_info(&self) -> LinkInfo {
+        let status = self.regs.read(regs::STATUS);
+        let ctrl = self.regs.read(regs::CTRL);
+        let phy = phy::state(&self.regs, self.model).ok();
+        let up = status.contains(Status::LU);
+        let speed_mbit = up.then(|| {
+            if status.contains(Status::SPEED_1000) {
+                1000
+            } else if status.contains(Status::SPEED_100) {
+                100
+            } else {
+                10
+            }
+        });
+        LinkInfo {
+            phy_id: phy.map(|p| p.id),
+            up,
+            speed_mbit,
+            full_duplex: status.contains(Status::FD),
+            autoneg_complete: phy.is_some_and(|p| p.status & phy::PhyStatus::AUTONEG_COMPLETE.bits() != 0),
+            rx_pause: ctrl.contains(Ctrl::RFCE),
+            tx_pause: ctrl.contains(Ctrl::TFCE),
+        }
+    }
+
+    fn link_facts(&self) -> LinkFacts {
+        LinkFacts {
+            mac_status: self.regs.read(regs::STATUS).bits(),
+            phy: phy::state(&self.regs, self.model).ok().map(|p| (p.id, p.control, p.status)),
+            tried: self.link_tried.clone(),
+        }
     }
 
     fn tx_room(&self, payload_segments: usize) -> usize {

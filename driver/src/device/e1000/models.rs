@@ -33,6 +33,12 @@ pub struct DeviceModel {
 }
 
 impl DeviceModel {
+    /// Whether ASPM L0s/L1 must be off (the 82574L's errata, as Linux's
+    /// e1000e flags it).
+    pub(crate) fn needs_aspm_off(&self) -> bool {
+        self.is_82574
+    }
+
     /// Its PCI vendor and device ID.
     pub fn pci_id(&self) -> PciId {
         PciId { vendor: self.vendor_id, device: self.device_id }

@@ -11,11 +11,16 @@ use crate::device::register::{register_bits, Reg, RegArray};
 pub(crate) const CTRL: Reg<Ctrl, ReadWrite> = Reg::at(0x0000);
 /// Device status.
 pub(crate) const STATUS: Reg<Status, ReadOnly> = Reg::at(0x0008);
+/// EEPROM/flash control: whether an EEPROM is present, whether its
+/// auto-read after reset is done (82574L).
+pub(crate) const EECD: Reg<Eecd, ReadOnly> = Reg::at(0x0010);
 /// EEPROM read: start bit, done bit and address shift differ between parts
 /// (see `EerdLayout`), so the value is a plain number.
 pub(crate) const EERD: Reg<u32, ReadWrite> = Reg::at(0x0014);
 /// Extended device control.
 pub(crate) const CTRL_EXT: Reg<CtrlExt, ReadWrite> = Reg::at(0x0018);
+/// MDI control: one PHY register access at a time.
+pub(crate) const MDIC: Reg<Mdic, ReadWrite> = Reg::at(0x0020);
 /// Interrupt cause read: reading returns the pending causes and clears them
 /// (and deasserts INTx).
 pub(crate) const ICR: Reg<Interrupts, ReadClears> = Reg::at(0x00c0);
@@ -59,6 +64,25 @@ pub(crate) const TADV: Reg<u32, ReadWrite> = Reg::at(0x382c);
 pub(crate) const TXDCTL: Reg<Txdctl, ReadWrite> = Reg::at(0x3828);
 /// TX arbitration counter 0 (82574L only).
 pub(crate) const TARC0: Reg<Tarc, ReadWrite> = Reg::at(0x3840);
+/// 82574L: extended configuration control (the software/firmware MDIO semaphore).
+pub(crate) const EXTCNF_CTRL: Reg<ExtcnfCtrl, ReadWrite> = Reg::at(0x0f00);
+/// Flow control: the pause frames' destination address (low, high), type,
+/// and the pause time we send.
+pub(crate) const FCAL: Reg<u32, ReadWrite> = Reg::at(0x0028);
+pub(crate) const FCAH: Reg<u32, ReadWrite> = Reg::at(0x002c);
+pub(crate) const FCT: Reg<u32, ReadWrite> = Reg::at(0x0030);
+pub(crate) const FCTTV: Reg<u32, ReadWrite> = Reg::at(0x0170);
+/// Flow control receive thresholds: XON below low, XOFF above high.
+pub(crate) const FCRTL: Reg<u32, ReadWrite> = Reg::at(0x2160);
+pub(crate) const FCRTH: Reg<u32, ReadWrite> = Reg::at(0x2168);
+/// 82574L: RX descriptor control, queues 0 and 1.
+pub(crate) const RXDCTL0: Reg<u32, ReadWrite> = Reg::at(0x2828);
+pub(crate) const RXDCTL1: Reg<u32, ReadWrite> = Reg::at(0x2928);
+/// 82574L: TX descriptor control, queue 1.
+pub(crate) const TXDCTL1: Reg<Txdctl, ReadWrite> = Reg::at(0x3928);
+/// 82574L: PCIe control and PCIe control 2.
+pub(crate) const GCR: Reg<u32, ReadWrite> = Reg::at(0x5b00);
+pub(crate) const GCR2: Reg<u32, ReadWrite> = Reg::at(0x5b64);
 /// Multicast table array: 128 registers of 32 hash bits.
 pub(crate) const MTA: RegArray<u32, WriteOnly> = RegArray::new(0x5200, 4, 128);
 /// Receive address low (first four bytes of the MAC), 16 entries.
@@ -119,12 +143,21 @@ bitflags! {
         const SLU = 1 << 6;
         /// Invert loss-of-signal.
         const ILOS = 1 << 7;
+        /// Speed when forced (bits 8-9): 00 = 10, 01 = 100, 10 = 1000 Mb/s.
+        const SPEED_100 = 1 << 8;
+        const SPEED_1000 = 1 << 9;
         /// Force speed.
         const FRCSPD = 1 << 11;
         /// Force duplex.
         const FRCDPLX = 1 << 12;
         /// Device reset (self-clearing).
         const RST = 1 << 26;
+        /// Honour received pause frames (flow control, receive side).
+        const RFCE = 1 << 27;
+        /// Send pause frames (flow control, transmit side).
+        const TFCE = 1 << 28;
+        /// 82574L: a bit Linux clears at init (bit 29; no reason given).
+        const BIT29_82574 = 1 << 29;
         /// VLAN mode enable.
         const VME = 1 << 30;
         /// PHY reset.
@@ -138,11 +171,50 @@ bitflags! {
         const FD = 1 << 0;
         /// Link up.
         const LU = 1 << 1;
+        /// Speed field (bits 6-7): 00 = 10, 01 = 100, 1x = 1000 Mb/s.
+        const SPEED_100 = 1 << 6;
+        const SPEED_1000 = 1 << 7;
+        /// 82574L: the NIC still has PCIe master requests outstanding.
+        const GIO_MASTER_ENABLE = 1 << 19;
+    }
+
+    /// EECD bits.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct Eecd: u32 {
+        /// An EEPROM is present.
+        const PRESENT = 1 << 8;
+        /// 82574L: the hardware has finished reading the EEPROM after reset.
+        const AUTO_RD = 1 << 9;
+    }
+
+    /// MDIC bits and fields: data in bits 0-15, register in 16-20, PHY address in 21-25.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct Mdic: u32 {
+        /// Operation: write.
+        const OP_WRITE = 1 << 26;
+        /// Operation: read.
+        const OP_READ = 2 << 26;
+        /// The operation is done.
+        const READY = 1 << 28;
+        /// Interrupt when done (unused).
+        const INTERRUPT = 1 << 29;
+        /// The PHY did not answer: the data is meaningless.
+        const ERROR = 1 << 30;
+    }
+
+    /// EXTCNF_CTRL bits (82574L).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct ExtcnfCtrl: u32 {
+        /// Software owns the MDIO interface (and NVM) until it clears this.
+        const MDIO_SW_OWNERSHIP = 1 << 5;
     }
 
     /// CTRL_EXT bits.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub(crate) struct CtrlExt: u32 {
+        /// 82574L: bits Linux sets (22) and clears (23) at init; no reason given.
+        const BIT22_82574 = 1 << 22;
+        const BIT23_82574 = 1 << 23;
         /// 82574L: tells the firmware a driver owns the NIC.
         const DRV_LOAD = 1 << 28;
     }
@@ -194,9 +266,12 @@ bitflags! {
         const RTLC = 1 << 24;
     }
 
-    /// TXDCTL bits.
+    /// TXDCTL bits and fields.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub(crate) struct Txdctl: u32 {
+        /// 82574L DMA burst thresholds as Linux sets them: prefetch 31,
+        /// host 1, write-back 1 descriptor ("to avoid Tx stalls").
+        const BURST_THRESHOLDS_82574 = 0x1f | (1 << 8) | (1 << 16);
         /// 82574L: must be set (the manual's bit 22).
         const BIT22_82574 = 1 << 22;
         /// Thresholds count descriptors, not cache lines. WTHRESH stays 0, so
@@ -210,6 +285,9 @@ bitflags! {
         /// Bit 10: must stay set (its reset value) for the 82574L's queue to run,
         /// in the manual and in QEMU's model.
         const ENABLE = 1 << 10;
+        /// 82574L: bit 26 set and bits 27-30 cleared at init, as Linux does.
+        const BIT26_82574 = 1 << 26;
+        const BITS27_30_82574 = 0xf << 27;
     }
 
     /// RAH bits.
@@ -220,10 +298,27 @@ bitflags! {
     }
 }
 
-register_bits!(Ctrl, Status, CtrlExt, Interrupts, Rctl, Tctl, Txdctl, Tarc, Rah);
+register_bits!(Ctrl, Status, Eecd, Mdic, ExtcnfCtrl, CtrlExt, Interrupts, Rctl, Tctl, Txdctl, Tarc, Rah);
 
 /// TIPG for copper: IPGT 8, IPGR1 8, IPGR2 6 (the manuals' recommended values).
 pub(crate) const TIPG_COPPER: u32 = 8 | (8 << 10) | (6 << 20);
 
 /// ITR value: 500 * 256 ns = 128 us between interrupts at most (~7800/s).
 pub(crate) const ITR_DEFAULT: u32 = 500;
+
+impl Mdic {
+    /// A read of PHY register `reg` at MDIO address `phy`.
+    pub(crate) fn read(phy: u32, reg: u32) -> Mdic {
+        Mdic::from_bits_retain(((phy & 0x1f) << 21) | ((reg & 0x1f) << 16)) | Mdic::OP_READ
+    }
+
+    /// A write of `data` to PHY register `reg` at MDIO address `phy`.
+    pub(crate) fn write(phy: u32, reg: u32, data: u16) -> Mdic {
+        Mdic::from_bits_retain(((phy & 0x1f) << 21) | ((reg & 0x1f) << 16) | u32::from(data)) | Mdic::OP_WRITE
+    }
+
+    /// The data field.
+    pub(crate) fn data(self) -> u16 {
+        self.bits() as u16
+    }
+}
