@@ -76,16 +76,18 @@ fn link_flap(model: &'static str) {
         .file(&file, "/data/flap.bin");
     let running = guest.spawn(&command);
     // The sends are paced slowly (6 s and 12 s) so that the link flips land
-    // inside them even when the host is busy and the guest's console lags.
+    // inside them even when the host is busy and the guest's console lags;
+    // they start 2.5 s after the marker, once bring-up (on the e1000e an
+    // autonegotiation of 500 ms of virtual time) is surely over.
     assert!(running.wait_for_console("LINK-PHASE-1", Duration::from_secs(60)), "phase 1 never started");
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(2500));
     let answer = running.monitor("set_link n0 off");
     assert!(!answer.contains("rror"), "the monitor refused: {answer}");
     std::thread::sleep(Duration::from_millis(1500));
     let answer = running.monitor("set_link n0 on");
     assert!(!answer.contains("rror"), "the monitor refused: {answer}");
     assert!(running.wait_for_console("LINK-PHASE-2", Duration::from_secs(60)), "phase 2 never started");
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(2500));
     running.monitor("set_link n0 off");
     let run = running.finish();
     run.assert_status(0);
