@@ -38,6 +38,9 @@ bitflags! {
         const IFCS = 1 << 1;
         /// Insert checksum (legacy CSO/CSS); unused by zcnic.
         const IC = 1 << 2;
+        /// TCP segmentation enable: the same bit in the extended data format
+        /// (DCMD.TSE), set on every data descriptor of a frame the NIC cuts.
+        const TSE = 1 << 2;
         /// Report status: the NIC writes DD back when it is done with this one.
         const RS = 1 << 3;
         /// Descriptor extension: set on context and extended data descriptors.
@@ -156,6 +159,41 @@ impl TxDesc {
         }
     }
 
+    /// A TCP segmentation context (DEXT, DTYP 0000, TUCMD = IP | TCP | TSE):
+    /// checksum offsets as in [`tcpip_context`](Self::tcpip_context) (TUCSE 0),
+    /// plus `header_len` (HDRLEN: Ethernet + IP + TCP header bytes, repeated in
+    /// every segment), `mss` (payload bytes per segment) and `payload_len`
+    /// (PAYLEN, 20 bits: the TCP payload of the whole frame, header excluded).
+    /// The NIC keeps it for one frame's data descriptors only in the sense
+    /// that PAYLEN is per frame: each TSO frame needs its own.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tso_context(
+        ipcss: u8,
+        ipcso: u8,
+        ipcse: u16,
+        tucss: u8,
+        tucso: u8,
+        header_len: u8,
+        mss: u16,
+        payload_len: u32,
+    ) -> Self {
+        assert!(payload_len < 1 << 20, "PAYLEN is 20 bits");
+        let mut d = Self::tcpip_context(ipcss, ipcso, ipcse, tucss, tucso, false);
+        d.cmd |= TxCmd::TSE;
+        d.length = payload_len as u16; // PAYLEN bits 0..15
+        d.cso = (payload_len >> 16) as u8; // PAYLEN bits 16..19; DTYP (bits 20..23) stays 0
+        d.css = header_len; // HDRLEN
+        d.special = mss; // MSS
+        d
+    }
+
+    /// This descriptor with DCMD.TSE set: a data descriptor of a frame the
+    /// NIC segments.
+    pub fn segmented(mut self) -> Self {
+        self.cmd |= TxCmd::TSE;
+        self
+    }
+
     /// An extended data descriptor (DEXT set, DTYP 0001) for `length` bytes
     /// at `buffer_addr`; `eop` on the frame's last one. `popts` asks for the
     /// checksums described by the current context; the NIC reads it from a
@@ -229,6 +267,28 @@ mod tests {
         assert_eq!((hi >> 24) & 0xff, 0x20 | 0x02, "TUCMD = DEXT | IP, TCP clear");
         let (_, hi) = words(&TxDesc::tcpip_context(14, 24, 33, 34, 50, false));
         assert_eq!((hi >> 24) & 0xff, 0x20 | 0x02 | 0x01, "TUCMD = DEXT | IP | TCP");
+    }
+
+    #[test]
+    fn tso_context_descriptor_matches_the_manual_bit_layout() {
+        // TCP in IPv4 behind Ethernet: IP 14..=33, csum at 24; TCP from 34, csum at 50; 54 header bytes.
+        let (lo, hi) = words(&TxDesc::tso_context(14, 24, 33, 34, 50, 54, 1460, 0x1_2345));
+        assert_eq!(lo & 0xff, 14, "IPCSS");
+        assert_eq!((lo >> 32) & 0xff, 34, "TUCSS");
+        assert_eq!((lo >> 40) & 0xff, 50, "TUCSO");
+        assert_eq!(lo >> 48, 0, "TUCSE 0 = to the end");
+        assert_eq!(hi & 0xf_ffff, 0x1_2345, "PAYLEN, 20 bits");
+        assert_eq!((hi >> 20) & 0xf, 0, "DTYP context");
+        assert_eq!((hi >> 24) & 0xff, 0x20 | 0x04 | 0x02 | 0x01, "TUCMD = DEXT | TSE | IP | TCP");
+        assert_eq!((hi >> 40) & 0xff, 54, "HDRLEN");
+        assert_eq!(hi >> 48, 1460, "MSS");
+    }
+
+    #[test]
+    fn a_segmented_data_descriptor_has_tse_in_dcmd() {
+        let (_, hi) = words(&TxDesc::extended_data(0x1000, 4096, false, TxPopts::IXSM | TxPopts::TXSM).segmented());
+        assert_eq!((hi >> 24) & 0xff, 0x20 | 0x04 | 0x02, "DCMD = DEXT | TSE | IFCS");
+        assert_eq!((hi >> 20) & 0xf, 1, "DTYP data");
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl<'a> TxBatch<'a> {
         if !(ETH_HEADER_LEN..=MAX_FRAME_LEN).contains(&len) {
             return Err(Error::BadFrameLength { len, min: ETH_HEADER_LEN, max: MAX_FRAME_LEN });
         }
-        self.nic.tx_post(&TxFrame { header_len: len, payload: &[], offload: None })
+        self.nic.tx_post(&TxFrame { header_len: len, payload: &[], offload: None, segmentation: None })
     }
 
     /// Copy `frame` into the next buffer and queue it. A convenience for

@@ -109,8 +109,12 @@ pub(crate) trait NicFamily: Send {
     /// What the MAC and PHY show, for an error when the link stays down.
     fn link_facts(&self) -> LinkFacts;
 
-    /// How many more frames of `payload_segments` spans fit in the TX ring now.
+    /// How many more frames of `payload_segments` spans (each at most one
+    /// MTU) fit in the TX ring now.
     fn tx_room(&self, payload_segments: usize) -> usize;
+    /// Whether `frame` (any size, TSO included) fits in the TX ring now.
+    #[expect(dead_code, reason = "for the TCP sender's TSO frames, which is being built")]
+    fn tx_fits(&self, frame: &TxFrame<'_>) -> bool;
     /// The buffer for the next frame's headers (or whole frame), [`MAX_FRAME_LEN`]
     /// bytes, or `None` if the ring is full. Fill it from byte 0, then post.
     fn tx_header_buffer(&mut self) -> Option<&mut [u8]>;

@@ -417,7 +417,12 @@ impl SendRun<'_, '_> {
                     let payload = window.span(next);
                     let buf = nic.tx_header_buffer().ok_or(Error::TxRingFull)?;
                     self.send.flow.write_offload_headers(buf, payload.len() as usize, next as u16);
-                    nic.tx_post(&TxFrame { header_len: HEADERS_LEN, payload: &[payload], offload: Some(offload) })?;
+                    nic.tx_post(&TxFrame {
+                        header_len: HEADERS_LEN,
+                        payload: &[payload],
+                        offload: Some(offload),
+                        segmentation: None,
+                    })?;
                     if let Some(rate) = bytes_per_sec {
                         pace_due += Duration::from_secs_f64((HEADERS_LEN + payload.len() as usize) as f64 / rate);
                     }

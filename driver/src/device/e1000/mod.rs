@@ -246,6 +246,10 @@ impl NicFamily for E1000 {
         self.tx.room(payload_segments)
     }
 
+    fn tx_fits(&self, frame: &TxFrame<'_>) -> bool {
+        self.tx.fits(frame)
+    }
+
     fn tx_header_buffer(&mut self) -> Option<&mut [u8]> {
         self.tx.header_buffer()
     }

@@ -130,6 +130,23 @@ impl TxQueue {
         Ok(slot)
     }
 
+    /// Descriptors `frame` takes at most: one per 4 KiB piece of payload,
+    /// the header, and a context descriptor unless the NIC already holds the
+    /// right checksum context (a TSO frame always brings its own).
+    fn descriptors_needed(&self, frame: &TxFrame<'_>) -> usize {
+        if frame.payload.is_empty() && frame.offload.is_none() {
+            return 1;
+        }
+        let pieces: usize = frame.payload.iter().map(|s| max_pieces(s.len())).sum();
+        let context = frame.segmentation.is_some() || (frame.offload.is_some() && frame.offload != self.context);
+        1 + pieces + usize::from(context)
+    }
+
+    /// Whether `frame` fits in the ring now.
+    pub(crate) fn fits(&self, frame: &TxFrame<'_>) -> bool {
+        usize::from(self.ring.free()) >= self.descriptors_needed(frame)
+    }
+
     /// Queue `frame`; its headers are in the buffer of the next free slot.
     pub(crate) fn post(&mut self, rings: &DmaMapping, frame: &TxFrame<'_>) -> Result<(), Error> {
         if frame.header_len > MAX_FRAME_LEN {
@@ -138,16 +155,15 @@ impl TxQueue {
         if frame.payload.is_empty() && frame.offload.is_none() {
             return self.post_whole_frame(rings, frame.header_len);
         }
-        let pieces: usize = frame.payload.iter().map(|s| max_pieces(s.len())).sum();
-        let needed = 1 + pieces + usize::from(frame.offload.is_some() && frame.offload != self.context);
-        if usize::from(self.ring.free()) < needed {
+        if !self.fits(frame) {
             return Err(Error::TxRingFull);
         }
         let header_slot = self.ring.next_slot().ok_or(Error::TxRingFull)?;
         let header = self.buffers.span(Self::buffer_offset(header_slot), frame.header_len as u32);
         let context = self.context;
         for_each_descriptor(header, frame, context, |desc| self.push_desc(rings, desc).map(drop))?;
-        self.context = frame.offload.or(context);
+        // After a TSO context the NIC holds no reusable checksum context.
+        self.context = if frame.segmentation.is_some() { None } else { frame.offload.or(context) };
         let payload_len: u64 = frame.payload.iter().map(|s| u64::from(s.len())).sum();
         self.stats.frames += 1;
         self.stats.bytes += frame.header_len as u64 + payload_len;
@@ -198,17 +214,37 @@ fn for_each_descriptor(
     mut push: impl FnMut(TxDesc) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let mut popts = TxPopts::empty();
-    if let Some(offload) = frame.offload {
-        if context != Some(offload) {
-            push(context_descriptor(&offload))?;
+    match (frame.offload, frame.segmentation) {
+        (Some(o), Some(seg)) => {
+            let payload_len: u32 = frame.payload.iter().map(|s| s.len()).sum();
+            let header_len = u8::try_from(frame.header_len).expect("TSO headers are under 256 bytes");
+            push(TxDesc::tso_context(
+                o.ip_start,
+                o.ip_checksum,
+                o.ip_end,
+                o.l4_start,
+                o.l4_checksum,
+                header_len,
+                seg.mss,
+                payload_len,
+            ))?;
+            popts = TxPopts::IXSM | TxPopts::TXSM;
         }
-        popts = TxPopts::IXSM | TxPopts::TXSM;
+        (Some(o), None) => {
+            if context != Some(o) {
+                push(context_descriptor(&o))?;
+            }
+            popts = TxPopts::IXSM | TxPopts::TXSM;
+        }
+        (None, Some(_)) => panic!("TCP segmentation needs a checksum offload"),
+        (None, None) => {}
     }
     let mut pieces = std::iter::once(header).chain(frame.payload.iter().copied().flat_map(page_pieces)).peekable();
     while let Some(piece) = pieces.next() {
         let eop = pieces.peek().is_none();
         let len = u16::try_from(piece.len()).expect("pieces are at most a page");
-        push(TxDesc::extended_data(piece.iova(), len, eop, popts))?;
+        let desc = TxDesc::extended_data(piece.iova(), len, eop, popts);
+        push(if frame.segmentation.is_some() { desc.segmented() } else { desc })?;
     }
     Ok(())
 }
@@ -221,6 +257,7 @@ fn context_descriptor(o: &ChecksumOffload) -> TxDesc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::frame::Segmentation;
 
     fn pieces(iova: u64, len: u32) -> Vec<(u64, u32)> {
         let span = DmaSpan::for_tests(iova, len);
@@ -252,7 +289,7 @@ mod tests {
     #[test]
     fn a_zero_copy_datagram_is_context_header_and_page_pieces_with_eop_last() {
         let payload = [DmaSpan::for_tests(0x4000_0f00, 1472)];
-        let frame = TxFrame { header_len: 42, payload: &payload, offload: Some(udp()) };
+        let frame = TxFrame { header_len: 42, payload: &payload, offload: Some(udp()), segmentation: None };
         let d = descriptors(&frame, None);
         assert_eq!(d.len(), 4, "context, header, two pieces: {d:?}");
         assert_eq!(d[0], context_descriptor(&udp()));
@@ -265,6 +302,22 @@ mod tests {
         );
         // The NIC keeps the context: the next datagram of the flow needs none.
         assert_eq!(descriptors(&frame, Some(udp())).len(), 3);
+    }
+
+    #[test]
+    fn a_tso_frame_brings_its_own_context_and_marks_every_data_descriptor() {
+        let tcp = ChecksumOffload { l4: L4Protocol::Tcp, l4_checksum: 50, ..udp() };
+        // 64 KiB of payload from a page-aligned IOVA: 16 pieces.
+        let payload = [DmaSpan::for_tests(0x4000_0000, 65536)];
+        let seg = Some(Segmentation { mss: 1460 });
+        let frame = TxFrame { header_len: 54, payload: &payload, offload: Some(tcp), segmentation: seg };
+        let d = descriptors(&frame, Some(tcp));
+        assert_eq!(d.len(), 1 + 1 + 16, "context (even with the same checksum context), header, 16 pages");
+        assert!(d[0].cmd.contains(TxCmd::TSE) && d[0].special == 1460 && d[0].css == 54);
+        assert_eq!(u32::from(d[0].length) | u32::from(d[0].cso) << 16, 65536, "PAYLEN");
+        assert!(d[1..].iter().all(|x| x.cmd.contains(TxCmd::TSE)), "TSE on every data descriptor");
+        assert!(d.last().unwrap().cmd.contains(TxCmd::EOP));
+        assert_eq!(d[1..].iter().map(|x| u32::from(x.length)).sum::<u32>(), 54 + 65536);
     }
 
     #[test]
