@@ -51,6 +51,48 @@ pub fn parse_reply(frame: &[u8], our_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Optio
     (ok && mac.is_valid_unicast()).then_some(mac)
 }
 
+/// If `frame` is an ARP request for `our_ip`, who asked: (their MAC, their IP).
+pub fn parse_request(frame: &[u8], our_ip: Ipv4Addr) -> Option<(MacAddress, Ipv4Addr)> {
+    if frame.len() < ARP_FRAME_LEN || frame[12..14] != ETHERTYPE_ARP.to_be_bytes() {
+        return None;
+    }
+    let a = &frame[ETH_HEADER..ARP_FRAME_LEN];
+    let ok = a[0..2] == [0, 1]
+        && a[2..4] == ETHERTYPE_IPV4.to_be_bytes()
+        && a[4] == 6
+        && a[5] == 4
+        && a[6..8] == OP_REQUEST.to_be_bytes()
+        && a[24..28] == our_ip.octets();
+    let mac = MacAddress(a[8..14].try_into().ok()?);
+    let ip = Ipv4Addr::new(a[14], a[15], a[16], a[17]);
+    (ok && mac.is_valid_unicast()).then_some((mac, ip))
+}
+
+/// Write "`our_ip` is at `our_mac`" to `to_mac`/`to_ip` into `buf`; returns its length.
+pub fn write_reply(
+    buf: &mut [u8],
+    our_mac: MacAddress,
+    our_ip: Ipv4Addr,
+    to_mac: MacAddress,
+    to_ip: Ipv4Addr,
+) -> usize {
+    let f = &mut buf[..ARP_FRAME_LEN];
+    f[0..6].copy_from_slice(&to_mac.0);
+    f[6..12].copy_from_slice(&our_mac.0);
+    f[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+    let a = &mut f[ETH_HEADER..];
+    a[0..2].copy_from_slice(&1u16.to_be_bytes());
+    a[2..4].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+    a[4] = 6;
+    a[5] = 4;
+    a[6..8].copy_from_slice(&OP_REPLY.to_be_bytes());
+    a[8..14].copy_from_slice(&our_mac.0);
+    a[14..18].copy_from_slice(&our_ip.octets());
+    a[18..24].copy_from_slice(&to_mac.0);
+    a[24..28].copy_from_slice(&to_ip.octets());
+    ARP_FRAME_LEN
+}
+
 /// Learn `dst_ip`'s MAC with ARP: broadcast a request from `src_ip`, wait
 /// `per_try` for the reply, up to `tries` times. Frames other than the reply
 /// that arrive meanwhile are discarded. Honours the NIC's stop flag.
@@ -117,6 +159,26 @@ mod tests {
         assert_eq!(&buf[0..6], &[0xff; 6]);
         assert_eq!(&buf[12..22], &[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
         assert_eq!(&buf[38..42], &[10, 0, 0, 2]);
+    }
+
+    #[test]
+    fn a_request_for_us_is_answered_and_the_answer_parses_as_a_reply() {
+        let (us, them) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let mut req = [0u8; 64];
+        write_request(&mut req, THEM, them, us);
+        assert_eq!(parse_request(&req, us), Some((THEM, them)));
+        assert_eq!(parse_request(&req, Ipv4Addr::new(10, 0, 0, 7)), None, "not for us");
+        let mut rep = [0u8; 64];
+        let n = write_reply(&mut rep, US, us, THEM, them);
+        assert_eq!(parse_reply(&rep[..n], them, us), Some(US));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            let _ = parse_request(&bytes, Ipv4Addr::new(10, 0, 0, 1));
+            let _ = parse_reply(&bytes, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        }
     }
 
     #[test]

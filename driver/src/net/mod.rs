@@ -6,6 +6,9 @@
 
 pub mod arp;
 pub(crate) mod checksum;
+pub mod ethernet;
+pub mod icmp;
+pub mod ipv4;
 pub mod udp;
 
 pub use crate::device::ETH_HEADER_LEN;
