@@ -42,6 +42,29 @@ pub(crate) fn plan_windows(len: u64, datagram: u64, window_bytes: u64) -> Vec<Wi
         .collect()
 }
 
+/// Map bytes `start..end` of `source` (widened to whole pages) read-only,
+/// pin them for the NIC with the READ permission only, then take the CPU's
+/// access away (PROT_NONE): failing to is an error, since the zero-copy
+/// guarantee is enforced, not hoped for. Returns the first mapped file offset
+/// and the mapping.
+pub(crate) fn pin_file_range(
+    source: &FileSource,
+    container: &Arc<Container>,
+    start: u64,
+    end: u64,
+) -> Result<(u64, DmaMapping), Error> {
+    let map_start = start / PAGE as u64 * PAGE as u64;
+    let map_len = usize::try_from((end - map_start).div_ceil(PAGE as u64) * PAGE as u64)
+        .expect("a window fits the address space");
+    let memory =
+        Mapping::file_read_only(source.file().as_fd(), map_start, map_len).map_err(Error::os("mmap of the file"))?;
+    // Pinning (VFIO_IOMMU_MAP_DMA) needs the pages readable, so the CPU's
+    // access is taken away only once the IOMMU holds them.
+    let mapping = DmaMapping::new(container, memory, PAGE as u64, DmaAccess::DeviceReads)?;
+    mapping.protect_none().map_err(Error::os("mprotect(PROT_NONE) of a file window"))?;
+    Ok((map_start, mapping))
+}
+
 /// A mapped, pinned window of the file. Dropping it unmaps it from the IOMMU,
 /// then from the process: the sender drops a window only once the NIC has
 /// completed every datagram in it, or its DMA has been stopped.
@@ -69,15 +92,8 @@ impl FileWindow {
         let file_len = source.len();
         let start = plan.first * MAX_PAYLOAD as u64;
         let end = (plan.end() * MAX_PAYLOAD as u64).min(file_len);
-        let map_start = start / PAGE as u64 * PAGE as u64;
-        let map_len = usize::try_from((end - map_start).div_ceil(PAGE as u64) * PAGE as u64)
-            .expect("a window fits the address space");
-        let memory = Mapping::file_read_only(source.file().as_fd(), map_start, map_len)
-            .map_err(Error::os("mmap of the file"))?;
-        // Pinning (VFIO_IOMMU_MAP_DMA) needs the pages readable, so the CPU's
-        // access is taken away only once the IOMMU holds them.
-        let mapping = DmaMapping::new(container, memory, PAGE as u64, DmaAccess::DeviceReads)?;
-        mapping.protect_none().map_err(Error::os("mprotect(PROT_NONE) of a file window"))?;
+        let (map_start, mapping) = pin_file_range(source, container, start, end)?;
+        let map_len = mapping.len();
         pinned.fetch_add(map_len as u64, Ordering::Relaxed);
         log::debug!(
             "window: datagrams {}..{}, file bytes {map_start:#x}+{map_len:#x} at IOVA {:#x}",
