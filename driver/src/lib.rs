@@ -83,6 +83,10 @@ pub mod net;
 
 mod file_tx;
 
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+pub mod test_hooks;
+
 mod error;
 mod mac;
 

@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("net", 4),
     ("binding", 4),
     ("file_tx", 5),
+    ("test_hooks", 6),
 ];
 
 fn layer_of(module: &str) -> Option<(&'static str, u32)> {

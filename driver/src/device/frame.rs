@@ -33,7 +33,10 @@ pub(crate) enum L4Protocol {
     /// UDP.
     Udp,
     /// TCP.
-    #[cfg_attr(not(test), expect(dead_code, reason = "posted by the TCP sender, which is being built"))]
+    #[cfg_attr(
+        not(any(test, feature = "fault-injection")),
+        expect(dead_code, reason = "posted by the TCP sender, which is being built")
+    )]
     Tcp,
 }
 

@@ -14,7 +14,7 @@
 
 mod batch;
 pub(crate) mod e1000;
-mod frame;
+pub(crate) mod frame;
 mod link;
 mod nic;
 pub(crate) mod register;
@@ -113,7 +113,6 @@ pub(crate) trait NicFamily: Send {
     /// MTU) fit in the TX ring now.
     fn tx_room(&self, payload_segments: usize) -> usize;
     /// Whether `frame` (any size, TSO included) fits in the TX ring now.
-    #[expect(dead_code, reason = "for the TCP sender's TSO frames, which is being built")]
     fn tx_fits(&self, frame: &TxFrame<'_>) -> bool;
     /// The buffer for the next frame's headers (or whole frame), [`MAX_FRAME_LEN`]
     /// bytes, or `None` if the ring is full. Fill it from byte 0, then post.

@@ -271,6 +271,15 @@ impl Nic {
         self.family.tx_room(payload_segments)
     }
 
+    /// Whether `frame` fits in the TX ring now (see [`NicFamily::tx_fits`]).
+    #[cfg_attr(
+        not(feature = "fault-injection"),
+        expect(dead_code, reason = "for the TCP sender, which is being built")
+    )]
+    pub(crate) fn family_fits(&self, frame: &TxFrame<'_>) -> bool {
+        self.family.tx_fits(frame)
+    }
+
     /// The next frame's header buffer (see [`NicFamily::tx_header_buffer`]).
     pub(crate) fn tx_header_buffer(&mut self) -> Option<&mut [u8]> {
         self.family.tx_header_buffer()

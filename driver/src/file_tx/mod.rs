@@ -18,12 +18,14 @@
 //! seeds the UDP pseudo-header sum).
 
 mod measure;
-#[expect(dead_code, reason = "for the TCP sender, which is being built")]
+#[cfg_attr(not(feature = "fault-injection"), expect(dead_code, reason = "for the TCP sender, which is being built"))]
 mod pinned;
 mod sender;
 mod source;
 mod window;
 
 pub use measure::ProcessIoDelta;
+#[cfg(feature = "fault-injection")]
+pub(crate) use pinned::PinnedFile;
 pub use sender::{FileSend, FileSendConfig, FileSendReport, DEFAULT_WINDOW_BYTES};
 pub use source::FileSource;

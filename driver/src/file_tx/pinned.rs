@@ -62,11 +62,6 @@ impl<'s> PinnedFile<'s> {
         PinnedFile { source, container, window_bytes, windows: VecDeque::new() }
     }
 
-    /// Bytes pinned now.
-    pub(crate) fn pinned_bytes(&self) -> u64 {
-        self.windows.iter().map(|w| w.mapping.len() as u64).sum()
-    }
-
     /// The DMA spans of file bytes `offset..offset + len` (inside the file),
     /// pinning windows as needed, for a frame the caller will post as the
     /// NIC's frame number `frame`. The spans stay valid until
@@ -100,11 +95,6 @@ impl<'s> PinnedFile<'s> {
     /// is the NIC's in-order completion count).
     pub(crate) fn release(&mut self, acked: u64, completed_frames: u64) {
         self.windows.retain(|w| !(w.end().min(self.source.len()) <= acked && w.busy_until_frame <= completed_frames));
-    }
-
-    /// Whether no window is pinned.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.windows.is_empty()
     }
 }
 
