@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use zcnic::args::NicArg;
-use zcnic_driver::{live_dma_mappings, FileSend, FileSource, MacAddress, Nic, NicConfig, UdpFlow};
+use zcnic_driver::{live_dma_mappings, FileSend, FileSource, MacAddress, Nic, UdpFlow};
 
 /// Panic mid-send, catch it, recover the NIC, send again.
 #[derive(Parser, Debug)]
