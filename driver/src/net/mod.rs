@@ -7,6 +7,7 @@
 pub mod arp;
 pub(crate) mod checksum;
 pub mod ethernet;
+pub mod host;
 pub mod icmp;
 pub mod ipv4;
 pub mod udp;
