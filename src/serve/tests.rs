@@ -468,7 +468,7 @@ proptest! {
 
     /// Any string: decoding either refuses or gives plain relative segments.
     #[test]
-    fn decoded_paths_are_plain_segments(s in any::<String>()) {
+    fn decoded_paths_are_plain_segments(s in prop_oneof![any::<String>(), tricky_path().prop_map(|p| format!("/{p}"))]) {
         if let Ok(relative) = path::decode_path(&s) {
             prop_assert!(relative.components().all(|c| matches!(c, std::path::Component::Normal(_))));
         }
