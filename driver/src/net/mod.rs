@@ -6,6 +6,7 @@
 
 pub mod arp;
 pub(crate) mod checksum;
+pub mod tcp;
 pub mod udp;
 
 pub use crate::device::ETH_HEADER_LEN;
