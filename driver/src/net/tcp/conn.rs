@@ -681,13 +681,15 @@ impl Conn {
     }
 
     fn on_new_ack(&mut self, now: Duration, ack: u64) {
-        let acked = ack - self.snd_una;
+        // The SYN's position is not data: acknowledging it grows no window.
+        let acked = ack - self.snd_una.max(1).min(ack);
         self.sample_rtt(now, ack);
         self.snd_una = ack;
         self.snd_nxt = self.snd_nxt.max(ack);
         self.retries = 0;
         let flight = self.snd_nxt - self.snd_una;
-        match self.cc.on_new_ack(acked, ack, flight) {
+        let outcome = if acked > 0 { self.cc.on_new_ack(acked, ack, flight) } else { NewAckOutcome::Advanced };
+        match outcome {
             NewAckOutcome::Advanced | NewAckOutcome::RecoveryDone => {}
             NewAckOutcome::PartialAck { first } => {
                 self.retransmit_first = true;
