@@ -3,6 +3,7 @@
 mod nics;
 mod recv;
 mod send;
+mod serve_cmd;
 mod usage;
 mod verify;
 
@@ -63,6 +64,8 @@ enum Command {
     },
     /// Send a file as UDP/IPv4 datagrams, zero-copy from its page cache
     Send(send::SendArgs),
+    /// Serve a directory over HTTP/1.1 from an address zcnic owns, TCP and file payload zero-copy
+    Serve(serve_cmd::ServeArgs),
     /// Receive frames until N have arrived or the line has been quiet for the timeout
     Recv(recv::RecvArgs),
     /// Open a NIC bound to vfio-pci, bring it up, print what it is, stop it
@@ -99,6 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unbind { nic } => nics::unbind(&nic).map(|()| ExitCode::SUCCESS),
         Command::Send(args) => send::run(&args),
         Command::Recv(args) => recv::run(&args),
+        Command::Serve(args) => serve_cmd::run(&args),
         Command::Info { nic } => {
             let pci = nic.resolve()?;
             // Show the NIC whether or not its link is up.

@@ -32,7 +32,7 @@ pub fn send_tso_frame(
     seq: u32,
 ) -> Result<(), Error> {
     let container = std::sync::Arc::clone(nic.container());
-    let mut pinned = PinnedFile::new(file, container, 1 << 20);
+    let mut pinned = PinnedFile::new(file.try_clone()?, container, 1 << 20);
     let frame_number = nic.counters().tx.frames;
     let mut spans = Vec::new();
     pinned.spans(offset, u64::from(len), frame_number, &mut spans)?;
@@ -71,7 +71,7 @@ pub fn send_tso_frame(
         header_len: HEADERS,
         payload: &spans,
         offload: Some(offload),
-        segmentation: Some(Segmentation { mss }),
+        segmentation: Some(Segmentation { mss, header_len: HEADERS as u8 }),
     };
     if !nic.family_fits(&frame) {
         return Err(Error::TxRingFull);

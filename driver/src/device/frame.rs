@@ -25,6 +25,10 @@ pub(crate) struct TxFrame<'a> {
 pub(crate) struct Segmentation {
     /// Payload bytes per segment.
     pub(crate) mss: u16,
+    /// Bytes of protocol headers (Ethernet + IPv4 + TCP) the NIC repeats in
+    /// front of every segment; whatever the header buffer holds after them is
+    /// payload.
+    pub(crate) header_len: u8,
 }
 
 /// The transport protocol whose checksum the NIC computes.
@@ -33,10 +37,6 @@ pub(crate) enum L4Protocol {
     /// UDP.
     Udp,
     /// TCP.
-    #[cfg_attr(
-        not(any(test, feature = "fault-injection")),
-        expect(dead_code, reason = "posted by the TCP sender, which is being built")
-    )]
     Tcp,
 }
 

@@ -18,10 +18,10 @@
 //! seeds the UDP pseudo-header sum).
 
 mod measure;
-#[cfg_attr(not(feature = "fault-injection"), expect(dead_code, reason = "for the TCP sender, which is being built"))]
 mod pinned;
 mod sender;
 mod source;
+mod tcp_server;
 mod window;
 
 pub use measure::ProcessIoDelta;
@@ -29,3 +29,4 @@ pub use measure::ProcessIoDelta;
 pub(crate) use pinned::PinnedFile;
 pub use sender::{FileSend, FileSendConfig, FileSendReport, DEFAULT_WINDOW_BYTES};
 pub use source::FileSource;
+pub use tcp_server::{Application, Outgoing, ServerConfig, ServerStats, TcpFileServer};

@@ -32,8 +32,8 @@ impl Window {
 
 /// A file's windows for one stream.
 #[derive(Debug)]
-pub(crate) struct PinnedFile<'s> {
-    source: &'s FileSource,
+pub(crate) struct PinnedFile {
+    source: FileSource,
     container: Arc<Container>,
     window_bytes: u64,
     windows: VecDeque<Window>,
@@ -55,11 +55,22 @@ pub(crate) fn window_pieces(offset: u64, len: u64, window: u64) -> impl Iterator
     })
 }
 
-impl<'s> PinnedFile<'s> {
+impl PinnedFile {
     /// Stream `source` with windows of `window_bytes` (a multiple of 4 KiB).
-    pub(crate) fn new(source: &'s FileSource, container: Arc<Container>, window_bytes: u64) -> Self {
+    pub(crate) fn new(source: FileSource, container: Arc<Container>, window_bytes: u64) -> Self {
         assert!(window_bytes > 0 && window_bytes % 4096 == 0, "windows are whole pages");
         PinnedFile { source, container, window_bytes, windows: VecDeque::new() }
+    }
+
+    /// Bytes pinned now.
+    pub(crate) fn pinned_bytes(&self) -> u64 {
+        self.windows.iter().map(|w| w.mapping.len() as u64).sum()
+    }
+
+    /// The completed-frame count after which no window is referenced by a
+    /// frame the NIC has not completed.
+    pub(crate) fn busy_until_frame(&self) -> u64 {
+        self.windows.iter().map(|w| w.busy_until_frame).max().unwrap_or(0)
     }
 
     /// The DMA spans of file bytes `offset..offset + len` (inside the file),
@@ -83,7 +94,7 @@ impl<'s> PinnedFile<'s> {
         }
         let start = at / self.window_bytes * self.window_bytes;
         let end = (start + self.window_bytes).min(self.source.len());
-        let (map_start, mapping) = pin_file_range(self.source, &self.container, start, end)?;
+        let (map_start, mapping) = pin_file_range(&self.source, &self.container, start, end)?;
         debug_assert_eq!(map_start, start);
         let pos = self.windows.partition_point(|w| w.start < start);
         self.windows.insert(pos, Window { start, mapping, busy_until_frame: 0 });

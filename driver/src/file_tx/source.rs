@@ -60,6 +60,21 @@ impl FileSource {
         Ok(FileSource { file, path: path.to_path_buf(), stamp: Stamp::of(&meta) })
     }
 
+    /// A file the caller opened already (checked to be a regular file).
+    pub fn from_file(file: File, path: PathBuf) -> Result<FileSource, Error> {
+        let meta = file.metadata().map_err(|source| Error::FileOpen { path: path.clone(), source })?;
+        if !meta.file_type().is_file() {
+            return Err(Error::NotARegularFile { path, kind: kind_of(&meta) });
+        }
+        Ok(FileSource { file, stamp: Stamp::of(&meta), path })
+    }
+
+    /// Another handle on the same open file.
+    pub fn try_clone(&self) -> Result<FileSource, Error> {
+        let file = self.file.try_clone().map_err(|source| Error::FileOpen { path: self.path.clone(), source })?;
+        Ok(FileSource { file, path: self.path.clone(), stamp: self.stamp })
+    }
+
     /// Size in bytes when it was opened.
     pub fn len(&self) -> u64 {
         self.stamp.len

@@ -216,15 +216,17 @@ fn for_each_descriptor(
     let mut popts = TxPopts::empty();
     match (frame.offload, frame.segmentation) {
         (Some(o), Some(seg)) => {
-            let payload_len: u32 = frame.payload.iter().map(|s| s.len()).sum();
-            let header_len = u8::try_from(frame.header_len).expect("TSO headers are under 256 bytes");
+            // PAYLEN: everything after the protocol headers, in the header
+            // buffer (e.g. HTTP headers) and in the payload spans.
+            let in_buffer = frame.header_len as u32 - u32::from(seg.header_len);
+            let payload_len: u32 = in_buffer + frame.payload.iter().map(|s| s.len()).sum::<u32>();
             push(TxDesc::tso_context(
                 o.ip_start,
                 o.ip_checksum,
                 o.ip_end,
                 o.l4_start,
                 o.l4_checksum,
-                header_len,
+                seg.header_len,
                 seg.mss,
                 payload_len,
             ))?;
@@ -309,7 +311,7 @@ mod tests {
         let tcp = ChecksumOffload { l4: L4Protocol::Tcp, l4_checksum: 50, ..udp() };
         // 64 KiB of payload from a page-aligned IOVA: 16 pieces.
         let payload = [DmaSpan::for_tests(0x4000_0000, 65536)];
-        let seg = Some(Segmentation { mss: 1460 });
+        let seg = Some(Segmentation { mss: 1460, header_len: 54 });
         let frame = TxFrame { header_len: 54, payload: &payload, offload: Some(tcp), segmentation: seg };
         let d = descriptors(&frame, Some(tcp));
         assert_eq!(d.len(), 1 + 1 + 16, "context (even with the same checksum context), header, 16 pages");
