@@ -593,6 +593,12 @@ impl Conn {
             }
             (payload, fin) = (&[], false);
         }
+        if rst && self.state == State::TimeWait {
+            // RFC 1337: a RST must not cut TIME-WAIT short (a late duplicate
+            // answered by a closed peer is the usual source), or the
+            // quiet time it guarantees is lost.
+            return;
+        }
         if rst {
             // RFC 5961 section 3.2: only an exact match resets; a RST
             // elsewhere in the window gets a challenge ACK, so a blind

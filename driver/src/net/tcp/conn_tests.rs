@@ -721,3 +721,15 @@ fn stream_offsets_map_to_sequence_numbers_across_the_wrap() {
     peer.ack_offset(&mut c, ms(23), 41);
     assert!(c.all_acked());
 }
+
+#[test]
+fn a_rst_does_not_end_time_wait() {
+    let (mut c, mut peer) = established();
+    c.close();
+    poll_one(&mut c, ms(20));
+    peer.ack = ISS.wrapping_add(2);
+    peer.send(&mut c, ms(21), Flags::ACK | Flags::FIN, &[]);
+    assert_eq!(c.state(), State::TimeWait);
+    peer.send(&mut c, ms(22), Flags::RST, &[]);
+    assert_eq!(c.state(), State::TimeWait, "RFC 1337");
+}
