@@ -887,7 +887,7 @@ impl Conn {
         loop {
             let data_end = self.data_end();
             let flight = self.snd_nxt - self.snd_una;
-            let usable = self.cc.cwnd().min(self.snd_wnd).saturating_sub(flight);
+            let usable = self.cc.send_window().min(self.snd_wnd).saturating_sub(flight);
             if self.snd_nxt < data_end {
                 let left = data_end - self.snd_nxt;
                 let max_len = usable.min(left).min(self.send_limit());
