@@ -687,6 +687,7 @@ impl Conn {
     }
 
     fn on_new_ack(&mut self, now: Duration, ack: u64) {
+        let offset_before = self.acked_offset();
         // The SYN's position is not data: acknowledging it grows no window.
         let acked = ack - self.snd_una.max(1).min(ack);
         self.sample_rtt(now, ack);
@@ -695,24 +696,26 @@ impl Conn {
         self.retries = 0;
         let flight = self.snd_nxt - self.snd_una;
         let outcome = if acked > 0 { self.cc.on_new_ack(acked, ack, flight) } else { NewAckOutcome::Advanced };
+        let mut restart_timer = true;
         match outcome {
             NewAckOutcome::Advanced | NewAckOutcome::RecoveryDone => {}
             NewAckOutcome::PartialAck { first } => {
                 self.retransmit_first = true;
                 self.stats.partial_ack_retransmits += 1;
-                if !first {
-                    // RFC 6582 3.2 step 5: only the first partial ACK
-                    // restarts the timer ("impatient" variant), so a long
-                    // run of losses falls back to a timeout.
-                    self.push_event(Event::Acked(self.acked_offset()));
-                    return;
-                }
+                // RFC 6582 3.2 step 5: only the first partial ACK restarts
+                // the timer ("impatient" variant), so a long run of losses
+                // falls back to a timeout.
+                restart_timer = first;
             }
         }
-        // RFC 6298 section 5.3: restart the timer on new data acknowledged,
-        // stop it when nothing is outstanding.
-        self.rto_deadline = (self.snd_max > self.snd_una).then(|| now + self.rto.rto());
-        self.push_event(Event::Acked(self.acked_offset()));
+        if restart_timer {
+            // RFC 6298 section 5.3: restart the timer on new data
+            // acknowledged, stop it when nothing is outstanding.
+            self.rto_deadline = (self.snd_max > self.snd_una).then(|| now + self.rto.rto());
+        }
+        if self.acked_offset() > offset_before {
+            self.push_event(Event::Acked(self.acked_offset()));
+        }
     }
 
     fn on_dup_ack(&mut self) {

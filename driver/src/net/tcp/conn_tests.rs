@@ -129,7 +129,7 @@ fn passive_open_answers_syn_with_syn_ack_and_negotiates() {
     assert_eq!(c.peer_window(), 1000 << 7, "windows after the SYN are scaled");
     c.extend_stream(10);
     let data = poll_one(&mut c, ms(20));
-    assert_eq!(data.window, (256 * 1024 >> 3) as u16 - 0, "our window scaled by our shift");
+    assert_eq!(data.window, ((256 * 1024) >> 3) as u16, "our window scaled by our shift");
 }
 
 #[test]

@@ -93,11 +93,13 @@ enum Side {
     Client,
 }
 
+/// A frame in flight: (arrival, order of sending, destination, bytes).
+type InFlight = Reverse<(Duration, u64, Side, Vec<u8>)>;
+
 struct Link {
     spec: LinkSpec,
     rng: Rng,
-    /// (arrival, order, destination, bytes)
-    queue: BinaryHeap<Reverse<(Duration, u64, Side, Vec<u8>)>>,
+    queue: BinaryHeap<InFlight>,
     order: u64,
     /// When each direction's wire is free again.
     busy_until: [Duration; 2],
