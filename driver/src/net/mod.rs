@@ -1,8 +1,10 @@
 //! The network layer: wire formats zcnic writes and reads (Ethernet, ARP,
-//! IPv4, UDP) and the ARP resolver that runs over a NIC's queues.
+//! IPv4, UDP, TCP), TCP's protocol logic and the ARP resolver that runs
+//! over a NIC's queues.
 //!
-//! Header code is pure byte layout, built into or parsed from slices; only
-//! [`arp::resolve_mac`] talks to a [`Nic`](crate::Nic).
+//! Header code is pure byte layout, built into or parsed from slices, and
+//! [`tcp`] is pure logic; only [`arp::resolve_mac`] talks to a
+//! [`Nic`](crate::Nic).
 
 pub mod arp;
 pub(crate) mod checksum;

@@ -362,13 +362,16 @@ impl Conn {
         self.iss.wrapping_add(pos as u32)
     }
 
-    /// Queue an event; consecutive `Acked` events merge into the latest.
+    /// Queue an event; consecutive `Acked` events merge into the latest,
+    /// and `DataReceived` is not repeated until drained.
     fn push_event(&mut self, e: Event) {
-        if let (Event::Acked(n), Some(Event::Acked(last))) = (e, self.events.back_mut()) {
-            *last = n;
+        if e == Event::DataReceived && self.events.contains(&e) {
             return;
         }
-        self.events.push_back(e);
+        match (e, self.events.back_mut()) {
+            (Event::Acked(n), Some(Event::Acked(last))) => *last = n,
+            _ => self.events.push_back(e),
+        }
     }
 
     fn enter_closed(&mut self, reason: Option<Event>) {

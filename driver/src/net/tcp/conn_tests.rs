@@ -738,3 +738,57 @@ fn a_rst_does_not_end_time_wait() {
     peer.send(&mut c, ms(22), Flags::RST, &[]);
     assert_eq!(c.state(), State::TimeWait, "RFC 1337");
 }
+
+// ---- hostile input ---------------------------------------------------------
+
+mod arbitrary_segments {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A segment near the connection's numbers (so that many are
+    /// acceptable), with any flags, window and a short payload.
+    fn segment() -> impl Strategy<Value = (i32, i32, u8, u16, usize, u64)> {
+        (-3000i32..70_000, -3000i32..70_000, any::<u8>(), any::<u16>(), 0usize..3000, 0u64..400)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Whatever arrives, nothing panics, the acknowledged offset only
+        /// grows, and no segment names stream bytes below it or beyond what
+        /// was made available.
+        #[test]
+        fn arbitrary_segments_keep_the_send_invariants(segs in proptest::collection::vec(segment(), 1..60)) {
+            let (mut c, peer) = established();
+            c.extend_stream(50_000);
+            let mut now = ms(20);
+            let mut acked = c.acked_offset();
+            for (seq_off, ack_off, flags, window, len, dt) in segs {
+                now += ms(dt);
+                let h = TcpHeader {
+                    seq: peer.seq.wrapping_add(seq_off as u32),
+                    ack: ISS.wrapping_add(1).wrapping_add(ack_off as u32),
+                    flags: Flags::from_bits_retain(flags),
+                    window,
+                    ..peer.header(Flags::empty())
+                };
+                c.on_segment(now, &h, &vec![0x5a; len]);
+                let before = c.acked_offset();
+                prop_assert!(before >= acked, "acked offset went back from {} to {}", acked, before);
+                acked = before;
+                for s in poll(&mut c, now) {
+                    if s.payload_len() > 0 {
+                        prop_assert!(s.payload.start >= before, "{:?} below {}", s, before);
+                        prop_assert!(s.payload.end <= c.stream_len(), "{:?}", s);
+                        prop_assert!(s.payload_len() <= u64::from(super::super::config::TSO_MAX_PAYLOAD));
+                    }
+                }
+                if let Some(d) = c.next_deadline() {
+                    prop_assert!(d >= now || c.state() == State::Closed);
+                }
+                let mut buf = [0u8; 4096];
+                while c.read(&mut buf) > 0 {}
+            }
+        }
+    }
+}
