@@ -792,3 +792,124 @@ mod arbitrary_segments {
         }
     }
 }
+
+// ---- both ends ---------------------------------------------------------------
+
+/// Carry every segment of `from` to `to` at once, with the payload taken
+/// from `bytes` (the sender's stream) and cut at the MSS as the NIC would.
+fn carry(from: &mut Conn, to: &mut Conn, now: Duration, bytes: &[u8]) -> usize {
+    let segs = poll(from, now);
+    for s in &segs {
+        let mss = u64::from(s.mss.max(1));
+        let mut at = s.payload.start;
+        loop {
+            let end = (at + mss).min(s.payload.end);
+            let mut h = s.header();
+            h.seq = s.seq.wrapping_add((at - s.payload.start) as u32);
+            if end != s.payload.end {
+                h.flags.remove(Flags::FIN | Flags::PSH);
+            }
+            to.on_segment(now, &h, &bytes[at as usize..end as usize]);
+            if end == s.payload.end {
+                break;
+            }
+            at = end;
+        }
+    }
+    segs.len()
+}
+
+#[test]
+fn a_request_and_a_response_between_two_conns() {
+    let request = b"GET /file HTTP/1.1\r\nHost: zcnic\r\n\r\n".to_vec();
+    let response: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut client = Conn::connect(&cfg(), 40000, US, 1);
+    let mut server = Conn::listen(&cfg(), US, ISS);
+    let mut now = ms(0);
+    let mut got_request = Vec::new();
+    let mut got_response = Vec::new();
+    let mut sent_request = false;
+    let mut responded = false;
+    for _ in 0..10_000 {
+        now += ms(1);
+        let moved = carry(&mut client, &mut server, now, &request) + carry(&mut server, &mut client, now, &response);
+        if client.state() == State::Established && !sent_request {
+            client.extend_stream(request.len() as u64);
+            sent_request = true;
+        }
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = server.read(&mut buf);
+            if n == 0 {
+                break;
+            }
+            got_request.extend_from_slice(&buf[..n]);
+        }
+        if got_request.ends_with(b"\r\n\r\n") && !responded {
+            server.extend_stream(response.len() as u64);
+            server.close();
+            responded = true;
+        }
+        loop {
+            let n = client.read(&mut buf);
+            if n == 0 {
+                break;
+            }
+            got_response.extend_from_slice(&buf[..n]);
+        }
+        if client.state() == State::CloseWait {
+            client.close();
+        }
+        if moved == 0 && client.state() == State::Closed && server.state() == State::TimeWait {
+            break;
+        }
+    }
+    assert_eq!(got_request, request);
+    assert_eq!(got_response, response);
+    assert_eq!(server.acked_offset(), response.len() as u64);
+    assert_eq!(client.acked_offset(), request.len() as u64);
+    assert_eq!((client.state(), server.state()), (State::Closed, State::TimeWait), "the server closed first");
+    assert_eq!(server.stats().retransmitted_segments, 0);
+}
+
+#[test]
+fn close_in_syn_received_sends_fin_after_the_handshake() {
+    let mut c = Conn::listen(&cfg(), US, ISS);
+    let mut peer = Peer { seq: PEER_ISS, ack: 0, window: 65535 };
+    c.on_segment(ms(0), &peer.header(Flags::SYN), &[]);
+    peer.seq += 1;
+    poll_one(&mut c, ms(0));
+    c.extend_stream(10);
+    c.close();
+    assert_eq!(c.state(), State::SynReceived);
+    peer.ack = ISS.wrapping_add(1);
+    peer.send(&mut c, ms(1), Flags::ACK, &[]);
+    assert_eq!(c.state(), State::FinWait1);
+    let s = poll_one(&mut c, ms(1));
+    assert_eq!((s.payload, s.flags), (0..10, Flags::ACK | Flags::PSH | Flags::FIN));
+}
+
+#[test]
+fn data_on_the_handshakes_last_ack_is_taken() {
+    let mut c = Conn::listen(&cfg(), US, ISS);
+    let mut peer = Peer { seq: PEER_ISS, ack: 0, window: 65535 };
+    c.on_segment(ms(0), &peer.header(Flags::SYN), &[]);
+    peer.seq += 1;
+    poll_one(&mut c, ms(0));
+    peer.ack = ISS.wrapping_add(1);
+    peer.send(&mut c, ms(1), Flags::ACK | Flags::PSH, b"GET /");
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(c.readable(), 5);
+    assert_eq!(c.take_events(), vec![Event::Established, Event::DataReceived]);
+}
+
+#[test]
+fn a_rst_in_syn_received_closes() {
+    let mut c = Conn::listen(&cfg(), US, ISS);
+    let mut peer = Peer { seq: PEER_ISS, ack: 0, window: 65535 };
+    c.on_segment(ms(0), &peer.header(Flags::SYN), &[]);
+    peer.seq += 1;
+    poll_one(&mut c, ms(0));
+    peer.send(&mut c, ms(1), Flags::RST, &[]);
+    assert_eq!(c.state(), State::Closed);
+}
