@@ -39,6 +39,10 @@ pub struct Congestion {
     recover: u64,
     in_recovery: bool,
     partial_acks: u32,
+    /// SND.UNA before the ACK that last advanced it (RFC 6582's
+    /// prev_highest_ack), and after (highest_ack).
+    prev_highest_ack: u64,
+    highest_ack: u64,
 }
 
 impl Congestion {
@@ -54,6 +58,8 @@ impl Congestion {
             recover: 0,
             in_recovery: false,
             partial_acks: 0,
+            prev_highest_ack: 0,
+            highest_ack: 0,
         }
     }
 
@@ -77,6 +83,16 @@ impl Congestion {
         self.dup_acks
     }
 
+    /// The window the sender may fill: cwnd, plus one segment for each of
+    /// the first two duplicate ACKs (Limited Transmit, RFC 3042, which RFC
+    /// 5681 section 3.2 recommends): new data sent then makes the receiver
+    /// send the further duplicates that fast retransmit needs, which a small
+    /// window would otherwise never produce.
+    pub fn send_window(&self) -> u64 {
+        let extra = if self.in_recovery { 0 } else { u64::from(self.dup_acks.min(2)) * self.mss };
+        self.cwnd + extra
+    }
+
     /// RFC 5681 equation 4: half the flight, at least two segments.
     fn halve(&mut self, flight: u64) {
         self.ssthresh = (flight / 2).max(2 * self.mss);
@@ -86,6 +102,8 @@ impl Congestion {
     /// is still outstanding after it.
     pub fn on_new_ack(&mut self, acked: u64, una: u64, flight: u64) -> NewAckOutcome {
         self.dup_acks = 0;
+        self.prev_highest_ack = self.highest_ack.max(una - acked);
+        self.highest_ack = una;
         if self.in_recovery {
             if una >= self.recover {
                 // Full ACK (RFC 6582 3.2 step 3): deflate to what is in flight
@@ -129,7 +147,11 @@ impl Congestion {
         // RFC 6582 section 3.2 step 2 (and 4.1): only when the ACK covers
         // more than `recover`, so that the duplicates of one loss episode,
         // or of data sent before a timeout, do not start a second recovery.
-        if self.dup_acks == 3 && una >= self.recover {
+        // Section 4.2's ACK heuristic admits duplicates below `recover` when
+        // the last ACK advanced by at most four segments: duplicates of
+        // segments retransmitted after a timeout come after a big jump.
+        let heuristic = self.cwnd > self.mss && una - self.prev_highest_ack.min(una) <= 4 * self.mss;
+        if self.dup_acks == 3 && (una >= self.recover || heuristic) {
             self.halve(flight);
             self.cwnd = self.ssthresh + 3 * self.mss;
             self.recover = sent_max;
@@ -202,12 +224,40 @@ mod tests {
     }
 
     #[test]
-    fn dup_acks_below_recover_do_not_start_another_recovery() {
+    fn limited_transmit_allows_one_segment_per_early_dup_ack() {
         let mut c = Congestion::new(1460);
-        c.on_timeout(10 * MSS, 1 + 10 * MSS, true);
+        assert_eq!(c.send_window(), 3 * MSS);
+        c.on_dup_ack(1, 3 * MSS, 1 + 3 * MSS);
+        assert_eq!(c.send_window(), 4 * MSS);
+        c.on_dup_ack(1, 3 * MSS, 1 + 3 * MSS);
+        assert_eq!(c.send_window(), 5 * MSS);
+        c.on_dup_ack(1, 3 * MSS, 1 + 3 * MSS);
+        assert_eq!(c.send_window(), c.cwnd(), "in recovery the inflated cwnd rules");
+        c.on_new_ack(3 * MSS, 1 + 3 * MSS, 0);
+        assert_eq!(c.send_window(), c.cwnd());
+    }
+
+    #[test]
+    fn dup_acks_below_recover_after_a_big_jump_do_not_start_another_recovery() {
+        let mut c = Congestion::new(1460);
+        c.on_timeout(20 * MSS, 1 + 20 * MSS, true);
+        c.on_new_ack(MSS, 1 + MSS, 0); // the retransmission arrives
+        c.on_new_ack(7 * MSS, 1 + 8 * MSS, 0); // and the receiver had more
         for _ in 0..5 {
-            assert_eq!(c.on_dup_ack(1 + MSS, 9 * MSS, 1 + 10 * MSS), DupAckOutcome::Counted);
+            assert_eq!(c.on_dup_ack(1 + 8 * MSS, 2 * MSS, 1 + 20 * MSS), DupAckOutcome::Counted);
         }
+    }
+
+    #[test]
+    fn dup_acks_below_recover_after_small_steps_are_a_new_loss() {
+        // RFC 6582 section 4.2's ACK heuristic.
+        let mut c = Congestion::new(1460);
+        c.on_timeout(20 * MSS, 1 + 20 * MSS, true);
+        c.on_new_ack(MSS, 1 + MSS, 0);
+        c.on_new_ack(MSS, 1 + 2 * MSS, 0);
+        c.on_dup_ack(1 + 2 * MSS, 2 * MSS, 1 + 20 * MSS);
+        c.on_dup_ack(1 + 2 * MSS, 2 * MSS, 1 + 20 * MSS);
+        assert_eq!(c.on_dup_ack(1 + 2 * MSS, 2 * MSS, 1 + 20 * MSS), DupAckOutcome::FastRetransmit);
     }
 
     #[test]

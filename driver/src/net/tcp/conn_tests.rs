@@ -129,7 +129,7 @@ fn passive_open_answers_syn_with_syn_ack_and_negotiates() {
     assert_eq!(c.peer_window(), 1000 << 7, "windows after the SYN are scaled");
     c.extend_stream(10);
     let data = poll_one(&mut c, ms(20));
-    assert_eq!(data.window, (256 * 1024 >> 3) as u16 - 0, "our window scaled by our shift");
+    assert_eq!(data.window, ((256 * 1024) >> 3) as u16, "our window scaled by our shift");
 }
 
 #[test]
@@ -655,10 +655,15 @@ fn three_dup_acks_fast_retransmit_and_newreno_partial_acks_fill_each_hole() {
     let end = sent.last().unwrap().payload.end;
     assert!(end - una >= 10 * MSS);
     // Segments 0 and 2 of the flight are lost; 1, 3.. arrive: dup ACKs.
+    let mut newest = end;
     for i in 0..2 {
         peer.ack_offset(&mut c, now + ms(10 + i), una);
-        assert!(poll(&mut c, now + ms(10 + i)).is_empty(), "no retransmission before the third");
+        let out = poll(&mut c, now + ms(10 + i));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].payload, newest..newest + MSS, "limited transmit: one new segment, no retransmission");
+        newest += MSS;
     }
+    let end = newest;
     peer.ack_offset(&mut c, now + ms(12), una);
     let out = poll(&mut c, now + ms(12));
     let r = &out[0];
@@ -720,4 +725,191 @@ fn stream_offsets_map_to_sequence_numbers_across_the_wrap() {
     assert_eq!(stream_offset(fin.seq), 40);
     peer.ack_offset(&mut c, ms(23), 41);
     assert!(c.all_acked());
+}
+
+#[test]
+fn a_rst_does_not_end_time_wait() {
+    let (mut c, mut peer) = established();
+    c.close();
+    poll_one(&mut c, ms(20));
+    peer.ack = ISS.wrapping_add(2);
+    peer.send(&mut c, ms(21), Flags::ACK | Flags::FIN, &[]);
+    assert_eq!(c.state(), State::TimeWait);
+    peer.send(&mut c, ms(22), Flags::RST, &[]);
+    assert_eq!(c.state(), State::TimeWait, "RFC 1337");
+}
+
+// ---- hostile input ---------------------------------------------------------
+
+mod arbitrary_segments {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A segment near the connection's numbers (so that many are
+    /// acceptable), with any flags, window and a short payload.
+    fn segment() -> impl Strategy<Value = (i32, i32, u8, u16, usize, u64)> {
+        (-3000i32..70_000, -3000i32..70_000, any::<u8>(), any::<u16>(), 0usize..3000, 0u64..400)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Whatever arrives, nothing panics, the acknowledged offset only
+        /// grows, and no segment names stream bytes below it or beyond what
+        /// was made available.
+        #[test]
+        fn arbitrary_segments_keep_the_send_invariants(segs in proptest::collection::vec(segment(), 1..60)) {
+            let (mut c, peer) = established();
+            c.extend_stream(50_000);
+            let mut now = ms(20);
+            let mut acked = c.acked_offset();
+            for (seq_off, ack_off, flags, window, len, dt) in segs {
+                now += ms(dt);
+                let h = TcpHeader {
+                    seq: peer.seq.wrapping_add(seq_off as u32),
+                    ack: ISS.wrapping_add(1).wrapping_add(ack_off as u32),
+                    flags: Flags::from_bits_retain(flags),
+                    window,
+                    ..peer.header(Flags::empty())
+                };
+                c.on_segment(now, &h, &vec![0x5a; len]);
+                let before = c.acked_offset();
+                prop_assert!(before >= acked, "acked offset went back from {} to {}", acked, before);
+                acked = before;
+                for s in poll(&mut c, now) {
+                    if s.payload_len() > 0 {
+                        prop_assert!(s.payload.start >= before, "{:?} below {}", s, before);
+                        prop_assert!(s.payload.end <= c.stream_len(), "{:?}", s);
+                        prop_assert!(s.payload_len() <= u64::from(super::super::config::TSO_MAX_PAYLOAD));
+                    }
+                }
+                if let Some(d) = c.next_deadline() {
+                    prop_assert!(d >= now || c.state() == State::Closed);
+                }
+                let mut buf = [0u8; 4096];
+                while c.read(&mut buf) > 0 {}
+            }
+        }
+    }
+}
+
+// ---- both ends ---------------------------------------------------------------
+
+/// Carry every segment of `from` to `to` at once, with the payload taken
+/// from `bytes` (the sender's stream) and cut at the MSS as the NIC would.
+fn carry(from: &mut Conn, to: &mut Conn, now: Duration, bytes: &[u8]) -> usize {
+    let segs = poll(from, now);
+    for s in &segs {
+        let mss = u64::from(s.mss.max(1));
+        let mut at = s.payload.start;
+        loop {
+            let end = (at + mss).min(s.payload.end);
+            let mut h = s.header();
+            h.seq = s.seq.wrapping_add((at - s.payload.start) as u32);
+            if end != s.payload.end {
+                h.flags.remove(Flags::FIN | Flags::PSH);
+            }
+            to.on_segment(now, &h, &bytes[at as usize..end as usize]);
+            if end == s.payload.end {
+                break;
+            }
+            at = end;
+        }
+    }
+    segs.len()
+}
+
+#[test]
+fn a_request_and_a_response_between_two_conns() {
+    let request = b"GET /file HTTP/1.1\r\nHost: zcnic\r\n\r\n".to_vec();
+    let response: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut client = Conn::connect(&cfg(), 40000, US, 1);
+    let mut server = Conn::listen(&cfg(), US, ISS);
+    let mut now = ms(0);
+    let mut got_request = Vec::new();
+    let mut got_response = Vec::new();
+    let mut sent_request = false;
+    let mut responded = false;
+    for _ in 0..10_000 {
+        now += ms(1);
+        let moved = carry(&mut client, &mut server, now, &request) + carry(&mut server, &mut client, now, &response);
+        if client.state() == State::Established && !sent_request {
+            client.extend_stream(request.len() as u64);
+            sent_request = true;
+        }
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = server.read(&mut buf);
+            if n == 0 {
+                break;
+            }
+            got_request.extend_from_slice(&buf[..n]);
+        }
+        if got_request.ends_with(b"\r\n\r\n") && !responded {
+            server.extend_stream(response.len() as u64);
+            server.close();
+            responded = true;
+        }
+        loop {
+            let n = client.read(&mut buf);
+            if n == 0 {
+                break;
+            }
+            got_response.extend_from_slice(&buf[..n]);
+        }
+        if client.state() == State::CloseWait {
+            client.close();
+        }
+        if moved == 0 && client.state() == State::Closed && server.state() == State::TimeWait {
+            break;
+        }
+    }
+    assert_eq!(got_request, request);
+    assert_eq!(got_response, response);
+    assert_eq!(server.acked_offset(), response.len() as u64);
+    assert_eq!(client.acked_offset(), request.len() as u64);
+    assert_eq!((client.state(), server.state()), (State::Closed, State::TimeWait), "the server closed first");
+    assert_eq!(server.stats().retransmitted_segments, 0);
+}
+
+#[test]
+fn close_in_syn_received_sends_fin_after_the_handshake() {
+    let mut c = Conn::listen(&cfg(), US, ISS);
+    let mut peer = Peer { seq: PEER_ISS, ack: 0, window: 65535 };
+    c.on_segment(ms(0), &peer.header(Flags::SYN), &[]);
+    peer.seq += 1;
+    poll_one(&mut c, ms(0));
+    c.extend_stream(10);
+    c.close();
+    assert_eq!(c.state(), State::SynReceived);
+    peer.ack = ISS.wrapping_add(1);
+    peer.send(&mut c, ms(1), Flags::ACK, &[]);
+    assert_eq!(c.state(), State::FinWait1);
+    let s = poll_one(&mut c, ms(1));
+    assert_eq!((s.payload, s.flags), (0..10, Flags::ACK | Flags::PSH | Flags::FIN));
+}
+
+#[test]
+fn data_on_the_handshakes_last_ack_is_taken() {
+    let mut c = Conn::listen(&cfg(), US, ISS);
+    let mut peer = Peer { seq: PEER_ISS, ack: 0, window: 65535 };
+    c.on_segment(ms(0), &peer.header(Flags::SYN), &[]);
+    peer.seq += 1;
+    poll_one(&mut c, ms(0));
+    peer.ack = ISS.wrapping_add(1);
+    peer.send(&mut c, ms(1), Flags::ACK | Flags::PSH, b"GET /");
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(c.readable(), 5);
+    assert_eq!(c.take_events(), vec![Event::Established, Event::DataReceived]);
+}
+
+#[test]
+fn a_rst_in_syn_received_closes() {
+    let mut c = Conn::listen(&cfg(), US, ISS);
+    let mut peer = Peer { seq: PEER_ISS, ack: 0, window: 65535 };
+    c.on_segment(ms(0), &peer.header(Flags::SYN), &[]);
+    peer.seq += 1;
+    poll_one(&mut c, ms(0));
+    peer.send(&mut c, ms(1), Flags::RST, &[]);
+    assert_eq!(c.state(), State::Closed);
 }

@@ -239,3 +239,196 @@ impl<I: IsnGenerator> TcpTable<I> {
         self.conns.values().filter_map(Conn::next_deadline).min()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::tcp::wire::Options;
+
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 7);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn cfg() -> TcpConfig {
+        TcpConfig { rto_min: ms(200), msl: ms(1000), syn_retries: 2, ..TcpConfig::default() }
+    }
+
+    fn table(capacity: usize) -> TcpTable<impl IsnGenerator> {
+        let mut n = 0u32;
+        let mut t = TcpTable::new(cfg(), capacity, move |_: &ConnKey, _| {
+            n += 1;
+            n * 1_000_000
+        });
+        t.listen(80);
+        t
+    }
+
+    fn syn(port: u16, dst: u16, seq: u32) -> TcpHeader {
+        TcpHeader {
+            src_port: port,
+            dst_port: dst,
+            seq,
+            flags: Flags::SYN,
+            window: 65535,
+            options: Options { mss: Some(1460), ..Options::default() },
+            ..TcpHeader::default()
+        }
+    }
+
+    fn poll(t: &mut TcpTable<impl IsnGenerator>, now: Duration) -> Vec<(ConnKey, OutSegment)> {
+        let mut out = Vec::new();
+        t.poll(now, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_syn_to_a_port_nobody_listens_on_is_reset() {
+        let mut t = table(4);
+        assert_eq!(t.on_segment(ms(0), CLIENT, &syn(5000, 81, 77), &[]), None);
+        let out = poll(&mut t, ms(0));
+        assert_eq!(out.len(), 1);
+        let (key, r) = &out[0];
+        assert_eq!(key.remote_port, 5000);
+        assert_eq!((r.flags, r.seq, r.ack), (Flags::RST | Flags::ACK, 0, 78));
+        assert_eq!((r.src_port, r.dst_port), (81, 5000));
+        assert!(t.is_empty());
+        assert_eq!(t.stats().resets_sent, 1);
+    }
+
+    #[test]
+    fn a_stray_ack_is_reset_even_on_a_listening_port() {
+        let mut t = table(4);
+        let ack = TcpHeader { ack: 4242, flags: Flags::ACK, ..syn(5000, 80, 1) };
+        t.on_segment(ms(0), CLIENT, &ack, &[]);
+        let out = poll(&mut t, ms(0));
+        assert_eq!((out[0].1.flags, out[0].1.seq), (Flags::RST, 4242));
+        // And a stray RST gets nothing.
+        t.on_segment(ms(0), CLIENT, &TcpHeader { flags: Flags::RST, ..ack }, &[]);
+        assert!(poll(&mut t, ms(0)).is_empty());
+    }
+
+    #[test]
+    fn syns_are_demultiplexed_by_address_and_port_with_their_own_isn() {
+        let mut t = table(4);
+        let a = t.on_segment(ms(0), CLIENT, &syn(5000, 80, 1), &[]).unwrap();
+        let b = t.on_segment(ms(0), CLIENT, &syn(5001, 80, 1), &[]).unwrap();
+        let c = t.on_segment(ms(0), Ipv4Addr::new(10, 9, 9, 9), &syn(5000, 80, 1), &[]).unwrap();
+        assert_eq!(t.len(), 3);
+        let out = poll(&mut t, ms(0));
+        assert_eq!(out.len(), 3);
+        let isns: BTreeSet<u32> = out.iter().map(|(_, s)| s.seq).collect();
+        assert_eq!(isns.len(), 3, "each connection its own ISN");
+        for key in [a, b, c] {
+            assert_eq!(t.conn(&key).unwrap().state(), State::SynReceived);
+        }
+        // The handshake's ACK reaches the right connection.
+        let sa = out.iter().find(|(k, _)| *k == b).unwrap().1.clone();
+        let ack = TcpHeader { seq: 2, ack: sa.seq.wrapping_add(1), flags: Flags::ACK, ..syn(5001, 80, 0) };
+        assert_eq!(t.on_segment(ms(1), CLIENT, &ack, &[]), Some(b));
+        assert_eq!(t.conn(&b).unwrap().state(), State::Established);
+        assert_eq!(t.conn(&a).unwrap().state(), State::SynReceived);
+        poll(&mut t, ms(1));
+        assert_eq!(t.take_events(), vec![(b, Event::Established)]);
+    }
+
+    #[test]
+    fn a_full_table_drops_syns_and_frees_slots_as_connections_close() {
+        let mut t = table(2);
+        t.on_segment(ms(0), CLIENT, &syn(5000, 80, 1), &[]).unwrap();
+        t.on_segment(ms(0), CLIENT, &syn(5001, 80, 1), &[]).unwrap();
+        assert_eq!(t.on_segment(ms(0), CLIENT, &syn(5002, 80, 1), &[]), None);
+        assert_eq!(t.stats().syns_dropped_table_full, 1);
+        let out = poll(&mut t, ms(0));
+        assert_eq!(out.len(), 2, "no reply to the dropped SYN: {out:?}");
+        assert_eq!(
+            t.connect(ms(0), ConnKey { remote_ip: CLIENT, remote_port: 9, local_port: 4000 }),
+            Err(OpenError::TableFull)
+        );
+        // A RST frees a slot.
+        let rst = TcpHeader { seq: 2, flags: Flags::RST, ..syn(5000, 80, 0) };
+        t.on_segment(ms(1), CLIENT, &rst, &[]);
+        poll(&mut t, ms(1));
+        assert_eq!(t.len(), 1);
+        assert!(t.on_segment(ms(2), CLIENT, &syn(5002, 80, 1), &[]).is_some());
+    }
+
+    #[test]
+    fn half_open_connections_time_out_and_leave_the_table() {
+        let mut t = table(4);
+        let key = t.on_segment(ms(0), CLIENT, &syn(5000, 80, 1), &[]).unwrap();
+        let mut now = ms(0);
+        let mut synacks = 0;
+        while !t.is_empty() {
+            synacks += poll(&mut t, now).iter().filter(|(_, s)| s.flags.contains(Flags::SYN)).count();
+            now = t.next_deadline().unwrap_or(now);
+            assert!(now < Duration::from_secs(60), "SYN-RECEIVED must not last");
+        }
+        assert_eq!(synacks, 3, "the SYN-ACK and syn_retries (2) retransmissions");
+        let events: Vec<Event> = t.take_events().into_iter().filter(|(k, _)| *k == key).map(|(_, e)| e).collect();
+        assert_eq!(events, vec![Event::TimedOut, Event::Closed]);
+        assert_eq!(t.stats().connections_reaped, 1);
+    }
+
+    /// Drive a server connection to TIME-WAIT: handshake, our FIN, theirs.
+    fn server_in_time_wait(t: &mut TcpTable<impl IsnGenerator>) -> ConnKey {
+        let key = t.on_segment(ms(0), CLIENT, &syn(5000, 80, 100), &[]).unwrap();
+        let iss = poll(t, ms(0))[0].1.seq;
+        let ack = TcpHeader { seq: 101, ack: iss.wrapping_add(1), flags: Flags::ACK, ..syn(5000, 80, 0) };
+        t.on_segment(ms(1), CLIENT, &ack, &[]);
+        t.conn_mut(&key).unwrap().close();
+        poll(t, ms(1));
+        let fin = TcpHeader { ack: iss.wrapping_add(2), flags: Flags::ACK | Flags::FIN, ..ack };
+        t.on_segment(ms(2), CLIENT, &fin, &[]);
+        assert_eq!(t.conn(&key).unwrap().state(), State::TimeWait);
+        key
+    }
+
+    #[test]
+    fn time_wait_holds_its_slot_for_two_msl_then_is_reaped() {
+        let mut t = table(4);
+        let key = server_in_time_wait(&mut t);
+        poll(&mut t, ms(2));
+        assert_eq!(t.next_deadline(), Some(ms(2002)));
+        poll(&mut t, ms(2001));
+        assert!(t.conn(&key).is_some());
+        poll(&mut t, ms(2002));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_new_syn_beyond_time_wait_starts_a_new_connection() {
+        let mut t = table(4);
+        let key = server_in_time_wait(&mut t);
+        poll(&mut t, ms(2));
+        // An old SYN (below RCV.NXT) only gets an ACK from TIME-WAIT.
+        t.on_segment(ms(3), CLIENT, &syn(5000, 80, 100), &[]);
+        assert_eq!(t.conn(&key).unwrap().state(), State::TimeWait);
+        // A SYN beyond it opens a new incarnation at once.
+        t.on_segment(ms(4), CLIENT, &syn(5000, 80, 50_000), &[]);
+        assert_eq!(t.conn(&key).unwrap().state(), State::SynReceived);
+    }
+
+    #[test]
+    fn connect_opens_an_active_connection() {
+        let mut t = table(4);
+        let key = ConnKey { remote_ip: CLIENT, remote_port: 8080, local_port: 40000 };
+        t.connect(ms(0), key).unwrap();
+        assert_eq!(t.connect(ms(0), key), Err(OpenError::InUse));
+        let out = poll(&mut t, ms(0));
+        assert_eq!(out[0].1.flags, Flags::SYN);
+        assert_eq!(out[0].0, key);
+    }
+
+    #[test]
+    fn rfc6528_isns_differ_per_connection_and_advance_with_time() {
+        let mut g = Rfc6528Isn::new(0x0123_4567_89ab_cdef_0011_2233_4455_6677);
+        let a = ConnKey { remote_ip: CLIENT, remote_port: 5000, local_port: 80 };
+        let b = ConnKey { remote_port: 5001, ..a };
+        assert_ne!(g.isn(&a, ms(0)), g.isn(&b, ms(0)));
+        assert_eq!(g.isn(&a, ms(4)).wrapping_sub(g.isn(&a, ms(0))), 1000, "one tick per 4 µs");
+        let mut other = Rfc6528Isn::new(1);
+        assert_ne!(g.isn(&a, ms(0)), other.isn(&a, ms(0)), "the secret matters");
+    }
+}
