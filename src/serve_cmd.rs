@@ -53,6 +53,8 @@ fn parse_ip_prefix(s: &str) -> Result<(Ipv4Addr, u8), String> {
 /// becomes a response (pipelining included); one log line per request.
 struct Http {
     root: DocRoot,
+    /// Requests answered, by status code.
+    by_status: std::collections::BTreeMap<u16, u64>,
 }
 
 impl Application for Http {
@@ -63,6 +65,7 @@ impl Application for Http {
                 Exchange::Reply(reply) => reply,
             };
             log::info!("{}", reply.log_line(std::net::IpAddr::V4(*peer.ip()), SystemTime::now()));
+            *self.by_status.entry(reply.plan.status.code()).or_default() += 1;
             let close = reply.plan.close;
             let file = reply.plan.file.and_then(|f| match FileSource::from_file(f.file, f.path) {
                 Ok(source) => Some((source, f.offset, f.len)),
@@ -104,7 +107,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let cpu_before = CpuTime::now();
     let mut server = TcpFileServer::new(&mut nic, ip, server_config);
-    let mut app = Http { root };
+    let mut app = Http { root, by_status: Default::default() };
     let stats = server.run(&mut app, &stop, Duration::from_secs(2))?;
     let host = server.host().stats();
     drop(server);
@@ -121,6 +124,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         stats.peak_pinned_bytes,
         stats.aborted
     );
+    let requests: Vec<String> = app.by_status.iter().map(|(code, n)| format!("{n} x {code}")).collect();
+    println!("requests by status: {}", if requests.is_empty() { "none".to_string() } else { requests.join(", ") });
     println!(
         "answered {} ARP requests and {} pings; payload bytes copied by the CPU: 0 (enforced: file pages are \
          PROT_NONE in this process while pinned); cpu (getrusage): user {:.3} s, system {:.3} s",

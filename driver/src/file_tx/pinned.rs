@@ -73,6 +73,17 @@ impl PinnedFile {
         self.windows.iter().map(|w| w.busy_until_frame).max().unwrap_or(0)
     }
 
+    /// Bytes that pinning file range `range` would add (whole windows not pinned yet).
+    pub(crate) fn unpinned_bytes(&self, range: std::ops::Range<u64>) -> u64 {
+        window_pieces(range.start, range.end.saturating_sub(range.start), self.window_bytes)
+            .filter(|&(at, _)| !self.windows.iter().any(|w| w.start <= at && at < w.end()))
+            .map(|(at, _)| {
+                let start = at / self.window_bytes * self.window_bytes;
+                (start + self.window_bytes).min(self.source.len()) - start
+            })
+            .sum()
+    }
+
     /// The DMA spans of file bytes `offset..offset + len` (inside the file),
     /// pinning windows as needed, for a frame the caller will post as the
     /// NIC's frame number `frame`. The spans stay valid until

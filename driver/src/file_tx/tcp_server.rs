@@ -99,6 +99,9 @@ pub struct ServerStats {
     pub peak_pinned_bytes: u64,
     /// Connections reset by the peer or timed out.
     pub aborted: u64,
+    /// Frames held back because pinning more of a file would pass the
+    /// total pinning limit (TCP sends them again once there is room).
+    pub deferred_for_pinning: u64,
 }
 
 /// A piece of a connection's send stream.
@@ -389,6 +392,10 @@ impl<'n> TcpFileServer<'n> {
                 header.flags.remove(Flags::FIN | Flags::PSH);
             }
             let frame_number = self.nic.counters().tx.frames;
+            if self.would_pass_pinning_limit(key, &part.range) {
+                self.stats.deferred_for_pinning += 1;
+                continue;
+            }
             let mut spans: Vec<DmaSpan> = Vec::new();
             if let Some(peer) = self.peers.get_mut(key) {
                 file_spans(peer, part.range.clone(), frame_number, &mut spans)?;
@@ -433,6 +440,35 @@ impl<'n> TcpFileServer<'n> {
             self.stats.file_bytes_posted += file_len;
         }
         Ok(true)
+    }
+}
+
+impl TcpFileServer<'_> {
+    /// Whether pinning the file bytes of `range` of `key`'s stream would take
+    /// the bytes pinned for all connections past the limit.
+    fn would_pass_pinning_limit(&self, key: &ConnKey, range: &std::ops::Range<u64>) -> bool {
+        let Some(peer) = self.peers.get(key) else {
+            return false;
+        };
+        let new_windows: u64 = peer
+            .stream
+            .iter()
+            .filter(|s| s.start < range.end && range.start < s.start + s.len)
+            .filter_map(|s| match &s.piece {
+                Piece::File { pinned, offset } => {
+                    let a = offset + range.start.max(s.start) - s.start;
+                    let b = offset + range.end.min(s.start + s.len) - s.start;
+                    Some(pinned.unpinned_bytes(a..b))
+                }
+                Piece::Inline(_) => None,
+            })
+            .sum();
+        if new_windows == 0 {
+            return false;
+        }
+        let pinned: u64 = self.peers.values().map(Peer::pinned_bytes).sum::<u64>()
+            + self.retired.iter().map(PinnedFile::pinned_bytes).sum::<u64>();
+        pinned + new_windows > self.config.max_pinned_bytes
     }
 }
 
