@@ -101,14 +101,44 @@ apt_has_suite() {
     return 1
 }
 
+# The archive URI of the machine's own bookworm source (a local mirror stays in use), from a deb822
+# stanza or a one-line entry; deb.debian.org when none is found.
+debian_mirror() {
+    local f uri=""
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -r "$f" ] || continue
+        # One stanza per paragraph; comment lines inside a stanza are skipped.
+        uri="$(awk 'BEGIN { RS = "" }
+            { types = suites = uris = ""
+              n = split($0, line, "\n")
+              for (i = 1; i <= n; i++) {
+                  if (line[i] ~ /^[ \t]*#/) continue
+                  if (line[i] ~ /^Types:/) types = " " substr(line[i], 7) " "
+                  if (line[i] ~ /^Suites:/) suites = " " substr(line[i], 8) " "
+                  if (line[i] ~ /^URIs:/) uris = substr(line[i], 6)
+              }
+              if (types ~ /[ \t]deb[ \t]/ && suites ~ /[ \t]bookworm[ \t]/) {
+                  split(uris, u, " "); print u[1]; exit
+              } }' "$f")"
+        [ -n "$uri" ] && break
+    done
+    if [ -z "$uri" ]; then
+        uri="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+            | awk '{ sub(/\[[^]]*\]/, "") } $1 == "deb" && $3 == "bookworm" { print $2; exit }')"
+    fi
+    printf '%s' "${uri:-http://deb.debian.org/debian}"
+}
+
 # Adds bookworm-backports to apt's sources unless a source already names it; succeeds when it added it.
 add_backports_source() {
+    local mirror
     apt_has_suite "$BACKPORTS_SUITE" && return 1
+    mirror="$(debian_mirror)"
     echo "setup.sh: adding $BACKPORTS_SUITE to apt's sources ($BACKPORTS_SOURCES)" >&2
     printf '%s\n' \
         "# Added by zcnic's scripts/setup.sh: QEMU >= 8 for the emulated test bed." \
         "Types: deb" \
-        "URIs: http://deb.debian.org/debian" \
+        "URIs: $mirror" \
         "Suites: $BACKPORTS_SUITE" \
         "Components: main" \
         "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" \
