@@ -91,7 +91,9 @@ pub use device::{
     TxStats, ETH_HEADER_LEN, MAX_FRAME_LEN, MIN_FRAME_LEN,
 };
 pub use error::{Error, GroupMember, NetworkController};
-pub use file_tx::{FileSend, FileSendConfig, FileSendReport, FileSource, ProcessIoDelta, DEFAULT_WINDOW_BYTES};
+pub use file_tx::{
+    FileSend, FileSendConfig, FileSendReport, FileSource, ProcessIoDelta, DEFAULT_WINDOW_BYTES, PINNED_WINDOWS,
+};
 pub use mac::{MacAddress, MacParseError};
 pub use net::arp::resolve_mac;
 pub use net::udp::UdpFlow;

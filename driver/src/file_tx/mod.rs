@@ -13,15 +13,16 @@
 //! The file is mapped a window at a time (32 MiB by default). A helper thread
 //! maps and pins the next window while the current one is being sent; a window
 //! is unmapped from the IOMMU as soon as the NIC has completed its last
-//! datagram, so pinned memory stays bounded by about three windows whatever
-//! the file's size. IPv4 and UDP checksums are computed by the NIC (the CPU
+//! datagram, and the helper pins a window only with a permit from a budget of
+//! two, so pinned memory never exceeds two windows whatever the file's size. IPv4 and UDP checksums are computed by the NIC (the CPU
 //! seeds the UDP pseudo-header sum).
 
+mod budget;
 mod measure;
 mod sender;
 mod source;
 mod window;
 
 pub use measure::ProcessIoDelta;
-pub use sender::{FileSend, FileSendConfig, FileSendReport, DEFAULT_WINDOW_BYTES};
+pub use sender::{FileSend, FileSendConfig, FileSendReport, DEFAULT_WINDOW_BYTES, PINNED_WINDOWS};
 pub use source::FileSource;
