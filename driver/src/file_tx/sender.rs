@@ -227,10 +227,12 @@ impl<'a> FileSend<'a> {
                     }
                 }
             });
-            // However this closure ends (a panic included), a mapper waiting for
-            // a permit wakes up and ends, so the scope can join it.
-            let _close_budget = CloseOnDrop(&budget);
             let mut windows = InFlightWindows::new(nic.dma_stopper());
+            // However this closure ends (a panic included), a mapper waiting for
+            // a permit wakes up and ends, so the scope can join it. Declared after
+            // `windows`, so it closes the budget before they are released: the
+            // permits they give back then pin nothing more.
+            let _close_budget = CloseOnDrop(&budget);
             let mut run = SendRun { send: self, cfg: &cfg, done, report: &mut report, start };
             let result = run.send_loop(nic, &windows_in, &mut windows);
             // Whatever happened, the NIC must be done with (or kept away from)
@@ -243,8 +245,8 @@ impl<'a> FileSend<'a> {
                     nic.halt();
                 }
             }
+            budget.close(); // the mapper's wait for a permit ends, and it pins nothing more
             drop(windows);
-            budget.close(); // lets the mapper's wait for a permit end
             drop(windows_in); // lets the mapper's pending send fail, so it ends
             result.and(drained)
         });
