@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install what the zcnic tests and demo need on a Debian 12 machine:
-#   - host packages: QEMU, a static busybox, kmod (depmod), cpio, a C toolchain with static glibc
+#   - QEMU >= 8 (qemu-system-x86 with its firmware: seabios, the NICs' iPXE option ROMs), from the
+#     bookworm-backports suite, which this script adds to apt's sources when missing. Debian 12's own
+#     QEMU 7.2 cuts the e1000e's TSO packets into IP fragments instead of TCP segments and has no igb;
+#   - host packages: a static busybox, kmod (depmod), cpio, a C toolchain with static glibc
 #     (the guest binaries are linked with crt-static), and shellcheck (tests/scripts.rs lints scripts/);
 #   - two guest kernels, downloaded and unpacked into the zcnic cache, NOT installed:
 #       $ZCNIC_CACHE/kernel-cloud -> kernels/linux-image-<ver>-cloud-amd64   (fast boot, no e1000 driver)
@@ -20,7 +23,15 @@ set -euo pipefail
 # xz-utils and lz4 decompress the guest kernels (see extract_vmlinux); e2fsprogs makes the ext4 disk
 # images of the big-file tests and the benchmark; fonts-dejavu-core is the benchmark chart's font; gcc and libc6-dev link the
 # static guest binaries; shellcheck lints every script under scripts/ (tests/scripts.rs).
-PACKAGES=(qemu-system-x86 busybox-static kmod cpio xz-utils lz4 gcc libc6-dev e2fsprogs fonts-dejavu-core shellcheck)
+PACKAGES=(busybox-static kmod cpio xz-utils lz4 gcc libc6-dev e2fsprogs fonts-dejavu-core shellcheck)
+# QEMU comes from bookworm-backports (see install_qemu); its firmware packages are dependencies of
+# qemu-system-x86, listed so that a removed one is noticed: the q35 machine boots through seabios's
+# bios-256k.bin and every -device e1000/e1000e/igb loads its iPXE option ROM (efi-e1000e.rom, ...),
+# without which QEMU refuses to start.
+QEMU_PACKAGES=(qemu-system-x86 qemu-system-data seabios ipxe-qemu)
+QEMU_MIN_MAJOR=8
+BACKPORTS_SUITE=bookworm-backports
+BACKPORTS_SOURCES=/etc/apt/sources.list.d/zcnic-bookworm-backports.sources
 # kind:meta-package
 KERNELS=(cloud:linux-image-cloud-amd64 full:linux-image-amd64)
 
@@ -59,6 +70,126 @@ apt_update_once() {
 
 summary=()
 
+need_root_or_sudo() {
+    if [ "$(id -u)" -ne 0 ] && [ ${#SUDO[@]} -eq 0 ]; then
+        die "$1 and not root and no sudo: run scripts/setup.sh as root"
+    fi
+}
+
+# ---------------------------------------------------------------- QEMU >= 8
+# "bookworm" on Debian 12; whatever the machine says otherwise (empty when it says nothing).
+os_codename() (
+    ID="" VERSION_CODENAME=""
+    # shellcheck disable=SC1091 # a system file, not part of this repository
+    [ -r /etc/os-release ] && . /etc/os-release
+    if [ "$ID" = debian ]; then printf '%s' "$VERSION_CODENAME"; else printf '%s %s' "$ID" "$VERSION_CODENAME"; fi
+)
+
+# The major version of an installed Debian package version: 1:10.0.3+ds-1~bpo12+1 -> 10.
+debian_major() {
+    local v="${1#*:}"
+    v="${v%%[!0-9]*}"
+    printf '%s' "${v:-0}"
+}
+
+# Whether some apt source (one-line or deb822) already names the suite, outside comments.
+apt_has_suite() {
+    local f
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [ -r "$f" ] && grep -qsE "^[^#]*[[:space:]]$1([[:space:]]|\$)" "$f" && return 0
+    done
+    return 1
+}
+
+# The archive URI of the machine's own bookworm source (a local mirror stays in use), from a deb822
+# stanza or a one-line entry; deb.debian.org when none is found.
+debian_mirror() {
+    local f uri=""
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -r "$f" ] || continue
+        # One stanza per paragraph; comment lines inside a stanza are skipped.
+        uri="$(awk 'BEGIN { RS = "" }
+            { types = suites = uris = ""
+              n = split($0, line, "\n")
+              for (i = 1; i <= n; i++) {
+                  if (line[i] ~ /^[ \t]*#/) continue
+                  if (line[i] ~ /^Types:/) types = " " substr(line[i], 7) " "
+                  if (line[i] ~ /^Suites:/) suites = " " substr(line[i], 8) " "
+                  if (line[i] ~ /^URIs:/) uris = substr(line[i], 6)
+              }
+              if (types ~ /[ \t]deb[ \t]/ && suites ~ /[ \t]bookworm[ \t]/) {
+                  split(uris, u, " "); print u[1]; exit
+              } }' "$f")"
+        [ -n "$uri" ] && break
+    done
+    if [ -z "$uri" ]; then
+        uri="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+            | awk '{ sub(/\[[^]]*\]/, "") } $1 == "deb" && $3 == "bookworm" { print $2; exit }')"
+    fi
+    printf '%s' "${uri:-http://deb.debian.org/debian}"
+}
+
+# Adds bookworm-backports to apt's sources unless a source already names it; succeeds when it added it.
+add_backports_source() {
+    local mirror
+    apt_has_suite "$BACKPORTS_SUITE" && return 1
+    mirror="$(debian_mirror)"
+    echo "setup.sh: adding $BACKPORTS_SUITE to apt's sources ($BACKPORTS_SOURCES)" >&2
+    printf '%s\n' \
+        "# Added by zcnic's scripts/setup.sh: QEMU >= 8 for the emulated test bed." \
+        "Types: deb" \
+        "URIs: $mirror" \
+        "Suites: $BACKPORTS_SUITE" \
+        "Components: main" \
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" \
+        | "${SUDO[@]}" tee "$BACKPORTS_SOURCES" >/dev/null \
+        || die "cannot write $BACKPORTS_SOURCES"
+}
+
+# Installs QEMU and its firmware. On Debian 12 from bookworm-backports (apt -t), elsewhere from the
+# default suites; either way the result must be QEMU >= $QEMU_MIN_MAJOR.
+install_qemu() {
+    local codename target=() ver
+    codename="$(os_codename)"
+    need_root_or_sudo "QEMU >= $QEMU_MIN_MAJOR is missing"
+    if [ "$codename" = bookworm ]; then
+        add_backports_source || true
+        target=(-t "$BACKPORTS_SUITE")
+    else
+        echo "setup.sh: note: this machine is not Debian 12 (bookworm) but ${codename:-unknown}:" \
+            "setup.sh is written for Debian 12; installing QEMU from the default apt suites" >&2
+    fi
+    # Only here, never when QEMU is already right: the new suite (or a fresh machine) needs the lists.
+    apt_update_once
+    echo "setup.sh: installing ${QEMU_PACKAGES[*]}${target[*]:+ (${target[*]})}" >&2
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${target[@]}" "${QEMU_PACKAGES[@]}" >&2 \
+        || die "apt-get install ${target[*]} ${QEMU_PACKAGES[*]} failed"
+    ver="$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || true)"
+    if [ "$(debian_major "$ver")" -lt "$QEMU_MIN_MAJOR" ]; then
+        die "qemu-system-x86 ${ver:-(none)} installed, but the test bed needs QEMU >= $QEMU_MIN_MAJOR" \
+            "(this machine: ${codename:-unknown}; on Debian 12 it comes from $BACKPORTS_SUITE)"
+    fi
+    summary+=("installed QEMU $ver")
+}
+
+# One dpkg-query call: installed status and version of each QEMU package. Fast path: all installed
+# and qemu-system-x86 at least QEMU_MIN_MAJOR (e.g. 1:10.0.x~bpo12 from bookworm-backports).
+declare -A qstatus=() qversion=()
+while IFS=' ' read -r name st ver; do
+    qstatus["${name%%:*}"]="$st"
+    qversion["${name%%:*}"]="$ver"
+done < <(dpkg-query -W -f='${Package} ${db:Status-Abbrev} ${Version}\n' "${QEMU_PACKAGES[@]}" 2>/dev/null || true)
+qemu_ok=1
+for p in "${QEMU_PACKAGES[@]}"; do
+    case "${qstatus[$p]:-}" in ii*) ;; *) qemu_ok=0 ;; esac
+done
+if [ "$qemu_ok" -eq 1 ] && [ "$(debian_major "${qversion[qemu-system-x86]}")" -ge "$QEMU_MIN_MAJOR" ]; then
+    summary+=("QEMU ${qversion[qemu-system-x86]}")
+else
+    install_qemu
+fi
+
 # ---------------------------------------------------------------- host packages
 missing=()
 # One dpkg-query call for all packages; a package never seen prints nothing (and an error on stderr).
@@ -73,9 +204,7 @@ for p in "${PACKAGES[@]}"; do
     esac
 done
 if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ] && [ ${#SUDO[@]} -eq 0 ]; then
-        die "packages missing (${missing[*]}) and not root and no sudo: install them as root"
-    fi
+    need_root_or_sudo "packages missing (${missing[*]})"
     apt_update_once
     echo "setup.sh: installing ${missing[*]}" >&2
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \

@@ -46,7 +46,7 @@ pub struct SendArgs {
     #[arg(long, value_name = "PORT", default_value_t = 47000)]
     pub src_port: u16,
 
-    /// MiB of the file mapped and pinned at a time
+    /// MiB of the file per window; two windows are pinned at once (the one being sent and the next)
     #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub window: u64,
 

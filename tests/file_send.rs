@@ -299,7 +299,10 @@ fn a_file_larger_than_guest_ram_is_sent_whole_with_bounded_pinning() {
         .and_then(|r| r.split(' ').next())
         .and_then(|n| n.parse().ok())
         .expect("the pinned-bytes report");
-    assert!(pinned <= 3 * (32 << 20) + (1 << 20), "pinned {pinned} bytes at once: not bounded by the window");
+    // Two 32 MiB windows at most (zcnic_driver::PINNED_WINDOWS), each rounded out to
+    // whole pages; the peak is taken every time a window is pinned. A third window
+    // pinned at once left this 256 MiB guest to the OOM killer.
+    assert!(pinned <= 2 * (32 << 20) + (1 << 20), "pinned {pinned} bytes at once: more than two windows");
     assert!(pinned < u64::from(GUEST_MB) << 20, "pinned more than the guest's RAM");
 
     // Every datagram on the wire, in order, byte for byte.

@@ -97,7 +97,7 @@ pub use device::{
 pub use error::{Error, GroupMember, NetworkController};
 pub use file_tx::{
     Application, FileSend, FileSendConfig, FileSendReport, FileSource, Outgoing, ProcessIoDelta, ServerConfig,
-    ServerStats, TcpFileServer, DEFAULT_WINDOW_BYTES,
+    ServerStats, TcpFileServer, DEFAULT_WINDOW_BYTES, PINNED_WINDOWS,
 };
 pub use mac::{MacAddress, MacParseError};
 pub use net::arp::resolve_mac;

@@ -13,10 +13,15 @@
 //! The file is mapped a window at a time (32 MiB by default). A helper thread
 //! maps and pins the next window while the current one is being sent; a window
 //! is unmapped from the IOMMU as soon as the NIC has completed its last
-//! datagram, so pinned memory stays bounded by about three windows whatever
-//! the file's size. IPv4 and UDP checksums are computed by the NIC (the CPU
-//! seeds the UDP pseudo-header sum).
+//! datagram, and the helper pins a window only with a permit from a budget of
+//! two, so pinned memory never exceeds two windows whatever the file's size.
+//! IPv4 and UDP checksums are computed by the NIC (the CPU seeds the UDP
+//! pseudo-header sum).
+//!
+//! Over TCP ([`TcpFileServer`]) a file is a range of a connection's stream,
+//! pinned a window at a time when first sent and kept until acknowledged.
 
+mod budget;
 mod measure;
 mod pinned;
 mod sender;
@@ -27,6 +32,6 @@ mod window;
 pub use measure::ProcessIoDelta;
 #[cfg(feature = "fault-injection")]
 pub(crate) use pinned::PinnedFile;
-pub use sender::{FileSend, FileSendConfig, FileSendReport, DEFAULT_WINDOW_BYTES};
+pub use sender::{FileSend, FileSendConfig, FileSendReport, DEFAULT_WINDOW_BYTES, PINNED_WINDOWS};
 pub use source::FileSource;
 pub use tcp_server::{Application, Outgoing, ServerConfig, ServerStats, TcpFileServer};

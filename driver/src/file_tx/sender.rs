@@ -2,11 +2,11 @@
 //! completes them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::budget::{CloseOnDrop, PinBudget, PinnedBytes};
 use super::measure::{ProcessIo, ProcessIoDelta};
 use super::source::FileSource;
 use super::window::{plan_windows, FileWindow};
@@ -19,6 +19,12 @@ const PACE_BURST: Duration = Duration::from_millis(2);
 
 /// Default window: how much of the file is mapped and pinned at a time.
 pub const DEFAULT_WINDOW_BYTES: u64 = 32 << 20;
+
+/// Windows pinned at once: the one being sent and the next, pinned while the
+/// current one goes out. The next-but-one is pinned only once the NIC has
+/// completed the oldest and it has been unmapped, so pinned memory never
+/// exceeds two windows.
+pub const PINNED_WINDOWS: usize = 2;
 
 /// How to send a file.
 #[derive(Debug, Clone)]
@@ -79,7 +85,8 @@ pub struct FileSendReport {
     pub pacing_sleeps: u64,
     /// Times the NIC stopped completing descriptors and was reset.
     pub recoveries: u32,
-    /// Most file bytes pinned for DMA at any one time (driver's count).
+    /// Most file bytes pinned for DMA at any one time (driver's count, taken
+    /// each time a window is pinned; at most [`PINNED_WINDOWS`] windows).
     pub max_pinned_bytes: u64,
     /// What this process read and faulted during the send, measured by the
     /// kernel (/proc/self/io and getrusage); `None` where it cannot be read.
@@ -190,7 +197,8 @@ impl<'a> FileSend<'a> {
         nic.wait_tx_done(cfg.stall_timeout)?;
         let before = nic.counters();
         let done = Completion { base: before.tx.completed, len };
-        let pinned = Arc::new(AtomicU64::new(0));
+        let pinned = Arc::new(PinnedBytes::default());
+        let budget = PinBudget::new(PINNED_WINDOWS);
         let container = Arc::clone(nic.container());
         let mut report = FileSendReport { file_len: len, windows: plans.len() as u64, ..Default::default() };
         if len == 0 {
@@ -200,16 +208,19 @@ impl<'a> FileSend<'a> {
         let start = Instant::now();
 
         let outcome = std::thread::scope(|scope| {
-            // The mapper runs one window ahead: the bounded channel holds at most
-            // one finished window while the sender works through the current one.
+            // The mapper runs ahead of the sender as far as the pin budget lets
+            // it: it takes a permit before pinning a window, and the window gives
+            // it back once the NIC is done with it and it is unmapped.
             let (ready, windows_in) = sync_channel::<Result<FileWindow, Error>>(1);
             let mapper_pinned = Arc::clone(&pinned);
+            let mapper_budget = Arc::clone(&budget);
             let plans_ref = &plans;
             scope.spawn(move || {
                 for plan in plans_ref {
+                    let Some(permit) = mapper_budget.acquire() else { break };
                     let window = source
                         .check_unchanged(plan.first * MAX_PAYLOAD as u64)
-                        .and_then(|()| FileWindow::map(source, *plan, &container, &mapper_pinned));
+                        .and_then(|()| FileWindow::map(source, *plan, &container, &mapper_pinned, permit));
                     let failed = window.is_err();
                     if ready.send(window).is_err() || failed {
                         break;
@@ -217,7 +228,12 @@ impl<'a> FileSend<'a> {
                 }
             });
             let mut windows = InFlightWindows::new(nic.dma_stopper());
-            let mut run = SendRun { send: self, cfg: &cfg, done, pinned: &pinned, report: &mut report, start };
+            // However this closure ends (a panic included), a mapper waiting for
+            // a permit wakes up and ends, so the scope can join it. Declared after
+            // `windows`, so it closes the budget before they are released: the
+            // permits they give back then pin nothing more.
+            let _close_budget = CloseOnDrop(&budget);
+            let mut run = SendRun { send: self, cfg: &cfg, done, report: &mut report, start };
             let result = run.send_loop(nic, &windows_in, &mut windows);
             // Whatever happened, the NIC must be done with (or kept away from)
             // the windows before they are unmapped.
@@ -229,10 +245,12 @@ impl<'a> FileSend<'a> {
                     nic.halt();
                 }
             }
+            budget.close(); // the mapper's wait for a permit ends, and it pins nothing more
             drop(windows);
             drop(windows_in); // lets the mapper's pending send fail, so it ends
             result.and(drained)
         });
+        report.max_pinned_bytes = pinned.peak();
         report.elapsed = start.elapsed();
         report.process_io = io_before.and_then(|b| ProcessIo::now().map(|a| a.since(&b)));
         let after = nic.counters();
@@ -331,6 +349,13 @@ impl<S: StopDma> InFlightWindows<FileWindow, S> {
     }
 }
 
+impl<W, S: StopDma> InFlightWindows<W, S> {
+    /// How many windows are held (mapped and pinned).
+    fn len(&self) -> usize {
+        self.windows.len()
+    }
+}
+
 impl<W, S: StopDma> Drop for InFlightWindows<W, S> {
     fn drop(&mut self) {
         if self.windows.is_empty() || self.settled {
@@ -357,7 +382,6 @@ struct SendRun<'s, 'a> {
     send: &'s mut FileSend<'a>,
     cfg: &'s FileSendConfig,
     done: Completion,
-    pinned: &'s AtomicU64,
     report: &'s mut FileSendReport,
     start: Instant,
 }
@@ -381,13 +405,16 @@ impl SendRun<'_, '_> {
                     break;
                 }
                 if next >= windows.end() {
+                    if let Err(e) = self.free_a_pin_permit(nic, windows) {
+                        self.recover_or_fail(nic, e)?;
+                        next = self.done.datagrams(nic);
+                        continue;
+                    }
                     let window = windows_in.recv().map_err(|_| Error::Os {
                         what: "mapping the file",
                         source: std::io::Error::other("the mapper stopped"),
                     })??;
                     windows.push(window);
-                    self.report.max_pinned_bytes =
-                        self.report.max_pinned_bytes.max(self.pinned.load(Ordering::Relaxed));
                 }
                 let mut batch = usize::from(self.cfg.batch.max(1));
                 if let Some(rate) = bytes_per_sec {
@@ -457,6 +484,23 @@ impl SendRun<'_, '_> {
         nic.wait_tx_done(self.cfg.stall_timeout)?;
         windows.settled();
         (self.send.progress)(self.done.bytes(nic));
+        Ok(())
+    }
+
+    /// Before waiting for the next window: if this loop holds the whole pin
+    /// budget, the mapper cannot pin another one until the oldest is released,
+    /// so wait for the NIC to complete what is posted and release it. With
+    /// windows larger than the ring this never waits (posting the current
+    /// window has reclaimed the previous one long before); tiny windows need it.
+    fn free_a_pin_permit(&mut self, nic: &mut Nic, windows: &mut InFlightWindows) -> Result<(), Error> {
+        nic.reclaim_tx();
+        windows.release_completed(self.done.datagrams(nic));
+        if windows.len() < PINNED_WINDOWS {
+            return Ok(());
+        }
+        self.wait_for_link(nic)?;
+        nic.wait_tx_done(self.cfg.stall_timeout)?;
+        windows.release_completed(self.done.datagrams(nic));
         Ok(())
     }
 

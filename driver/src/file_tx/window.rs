@@ -3,9 +3,9 @@
 //! CPU, so that any read or copy of the payload by this process would fault.
 
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::budget::{PinPermit, PinnedBytes};
 use super::source::FileSource;
 use crate::dma::{DmaMapping, DmaSpan};
 use crate::error::Error;
@@ -75,33 +75,52 @@ pub(crate) struct FileWindow {
     /// File offset of the first mapped byte (page-aligned).
     map_start: u64,
     file_len: u64,
-    pinned: Arc<AtomicU64>,
+    /// Declared after `mapping`, so fields drop in this order: the pages are
+    /// unpinned before the count goes down and the permit goes back.
+    _held: PinnedShare,
+}
+
+/// One window's share of the pinned bytes and of the budget, given back on drop.
+#[derive(Debug)]
+struct PinnedShare {
+    bytes: u64,
+    pinned: Arc<PinnedBytes>,
+    _permit: PinPermit,
+}
+
+impl Drop for PinnedShare {
+    fn drop(&mut self) {
+        self.pinned.sub(self.bytes);
+    }
 }
 
 impl FileWindow {
     /// Map the window's part of `source` and pin it for the NIC, read-only,
     /// then take the CPU's access away. `pinned` counts the bytes pinned by
-    /// all live windows. Failing to take the CPU's access away is an error:
-    /// the zero-copy guarantee is enforced, not hoped for.
+    /// all live windows; `permit` is this window's place in the budget, held
+    /// until it is unmapped. Failing to take the CPU's access away is an
+    /// error: the zero-copy guarantee is enforced, not hoped for.
     pub(crate) fn map(
         source: &FileSource,
         plan: WindowPlan,
         container: &Arc<Container>,
-        pinned: &Arc<AtomicU64>,
+        pinned: &Arc<PinnedBytes>,
+        permit: PinPermit,
     ) -> Result<FileWindow, Error> {
         let file_len = source.len();
         let start = plan.first * MAX_PAYLOAD as u64;
         let end = (plan.end() * MAX_PAYLOAD as u64).min(file_len);
         let (map_start, mapping) = pin_file_range(source, container, start, end)?;
         let map_len = mapping.len();
-        pinned.fetch_add(map_len as u64, Ordering::Relaxed);
+        pinned.add(map_len as u64);
+        let held = PinnedShare { bytes: map_len as u64, pinned: Arc::clone(pinned), _permit: permit };
         log::debug!(
             "window: datagrams {}..{}, file bytes {map_start:#x}+{map_len:#x} at IOVA {:#x}",
             plan.first,
             plan.end(),
             mapping.iova()
         );
-        Ok(FileWindow { plan, mapping, map_start, file_len, pinned: Arc::clone(pinned) })
+        Ok(FileWindow { plan, mapping, map_start, file_len, _held: held })
     }
 
     /// Which datagrams it holds.
@@ -115,13 +134,6 @@ impl FileWindow {
         let start = n * MAX_PAYLOAD as u64;
         let end = (start + MAX_PAYLOAD as u64).min(self.file_len);
         self.mapping.span((start - self.map_start) as usize, (end - start) as u32)
-    }
-}
-
-impl Drop for FileWindow {
-    fn drop(&mut self) {
-        self.pinned.fetch_sub(self.mapping.len() as u64, Ordering::Relaxed);
-        // `mapping` drops next: IOMMU unmap, then munmap.
     }
 }
 

@@ -1,7 +1,8 @@
 //! IOVA allocation: where in the device's address space each DMA mapping goes.
 //!
 //! zcnic never uses a virtual address as an IOVA: a 47-bit user address does
-//! not fit an IOMMU that is 39 bits wide (QEMU's default), and the IOMMU
+//! not fit an IOMMU that is 39 bits wide (QEMU 7.2's default; many real
+//! IOMMUs are 39 or 48 bits), and the IOMMU
 //! reserves some ranges (the MSI window at 0xfee00000 on x86). Instead the
 //! allocator hands out aligned blocks from the ranges VFIO reports as valid.
 
