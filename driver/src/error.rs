@@ -395,6 +395,15 @@ pub enum Error {
         secs: f64,
     },
 
+    /// A TCP connection to a peer failed.
+    #[error("TCP connection to {remote} failed: {why}")]
+    ConnectionFailed {
+        /// The peer.
+        remote: std::net::SocketAddrV4,
+        /// What happened.
+        why: &'static str,
+    },
+
     /// The stop flag was set (SIGINT) while waiting.
     #[error("stopped on request before the wait was over")]
     Stopped,

@@ -148,6 +148,8 @@ pub struct TcpFileServer<'n> {
     /// File windows of finished connections, kept until the NIC has completed
     /// every frame that points into them.
     retired: Vec<PinnedFile>,
+    /// How connections ended (reset, timed out, closed), for a sender waiting on one.
+    ended: HashMap<ConnKey, Event>,
     config: ServerConfig,
     container: Arc<Container>,
     stopper: DmaStopper,
@@ -156,11 +158,18 @@ pub struct TcpFileServer<'n> {
 }
 
 impl<'n> TcpFileServer<'n> {
-    /// Serve on `ip` (owned by zcnic on `nic`) with `config`.
+    /// Own `ip` on `nic` with `config`, listening on `config.port`.
     pub fn new(nic: &'n mut Nic, ip: Ipv4Addr, config: ServerConfig) -> TcpFileServer<'n> {
+        let port = config.port;
+        let mut server = Self::without_listening(nic, ip, config);
+        server.table.listen(port);
+        server
+    }
+
+    /// Own `ip` on `nic`, accepting no connection (for sending to a listener).
+    pub fn without_listening(nic: &'n mut Nic, ip: Ipv4Addr, config: ServerConfig) -> TcpFileServer<'n> {
         let secret = random_secret();
-        let mut table = TcpTable::new(config.tcp.clone(), config.max_conns, Rfc6528Isn::new(secret));
-        table.listen(config.port);
+        let table = TcpTable::new(config.tcp.clone(), config.max_conns, Rfc6528Isn::new(secret));
         let host = Host::new(nic.mac(), ip);
         let container = Arc::clone(nic.container());
         let stopper = nic.dma_stopper();
@@ -170,6 +179,7 @@ impl<'n> TcpFileServer<'n> {
             table,
             peers: HashMap::new(),
             retired: Vec::new(),
+            ended: HashMap::new(),
             config,
             container,
             stopper,
@@ -210,9 +220,71 @@ impl<'n> TcpFileServer<'n> {
                 }
             }
             self.step(app, stopping_since.is_some())?;
+            // Only a sender waits on how a connection ended.
+            self.ended.clear();
         }
         self.nic.wait_tx_done(Duration::from_secs(5)).ok();
         Ok(self.stats())
+    }
+
+    /// Connect to `remote` (at `remote_mac`), send all of `file`, close, and
+    /// return once the peer has acknowledged every byte and the connection is
+    /// closed. Fails if the peer refuses or stops answering, or on `stop`.
+    pub fn send_file(
+        &mut self,
+        remote: SocketAddrV4,
+        remote_mac: MacAddress,
+        file: FileSource,
+        stop: &StopFlag,
+    ) -> Result<u64, Error> {
+        let len = file.len();
+        let local_port = 49152 + (random_secret() % 16384) as u16;
+        let key = ConnKey { remote_ip: *remote.ip(), remote_port: remote.port(), local_port };
+        let now = self.now();
+        self.table
+            .connect(now, key)
+            .map_err(|_| Error::ConnectionFailed { remote, why: "no room for a connection" })?;
+        let mut peer = Peer {
+            remote,
+            mac: remote_mac,
+            rx: Vec::new(),
+            stream: VecDeque::new(),
+            stream_end: 0,
+            close_after: false,
+            close_sent: false,
+        };
+        let conn = self.table.conn_mut(&key).expect("just connected");
+        let response = Outgoing { inline: Vec::new(), file: Some((file, 0, len)), close: true };
+        queue_response(&mut peer, conn, response, &self.container, self.config.window_bytes)?;
+        self.peers.insert(key, peer);
+        let mut discard = Discard;
+        loop {
+            if stop.is_set() {
+                if let Some(conn) = self.table.conn_mut(&key) {
+                    conn.abort();
+                }
+                return Err(Error::Stopped);
+            }
+            // Our FIN acknowledged means every byte before it is: done, with
+            // no need to sit out TIME-WAIT (2 MSL) before saying so.
+            if self.table.conn(&key).is_some_and(|c| c.all_acked()) {
+                break;
+            }
+            let why = match self.ended.remove(&key) {
+                Some(Event::Reset) => "the peer reset the connection (refused?)",
+                Some(Event::TimedOut) => "the peer stopped answering",
+                // CLOSED with no reset or timeout before it: a close in which
+                // our FIN (after the last byte) was acknowledged.
+                Some(_) => break,
+                None => {
+                    self.step(&mut discard, false)?;
+                    continue;
+                }
+            };
+            return Err(Error::ConnectionFailed { remote, why });
+        }
+        self.nic.wait_tx_done(Duration::from_secs(5))?;
+        Ok(len)
     }
 
     fn now(&self) -> Duration {
@@ -306,8 +378,12 @@ impl<'n> TcpFileServer<'n> {
                         conn.close();
                     }
                 }
-                Event::Reset | Event::TimedOut => self.stats.aborted += 1,
+                Event::Reset | Event::TimedOut => {
+                    self.stats.aborted += 1;
+                    self.ended.entry(key).or_insert(event);
+                }
                 Event::Closed => {
+                    self.ended.entry(key).or_insert(event);
                     if let Some(peer) = self.peers.remove(&key) {
                         self.retire(peer);
                     }
@@ -317,7 +393,10 @@ impl<'n> TcpFileServer<'n> {
         }
         for (key, peer) in &mut self.peers {
             if peer.close_after && !peer.close_sent {
-                if let Some(conn) = self.table.conn_mut(key) {
+                // Closing before the handshake is done would abort it.
+                if let Some(conn) =
+                    self.table.conn_mut(key).filter(|c| matches!(c.state(), State::Established | State::CloseWait))
+                {
                     conn.close();
                     peer.close_sent = true;
                 }
@@ -487,6 +566,15 @@ impl Drop for TcpFileServer<'_> {
             }
             std::mem::forget(std::mem::take(&mut self.retired));
         }
+    }
+}
+
+/// An application that takes no requests (a sender: whatever the peer sends is dropped).
+struct Discard;
+
+impl Application for Discard {
+    fn on_data(&mut self, _peer: SocketAddrV4, rx: &mut Vec<u8>, _out: &mut Vec<Outgoing>) {
+        rx.clear();
     }
 }
 
