@@ -16,6 +16,10 @@
 #   --build-only         only build the static guest binaries, then exit 0
 #   --no-bind            leave the NICs unbound (not bound to vfio-pci)
 #   --no-pcap            do not capture the NICs' frames (no nic<i>.pcap; for benchmarks)
+#   --udp-link BASE      instead of a hub, connect NIC i to UDP port BASE+i on 127.0.0.1, exchanging
+#                        frames with a relay on the host at ports BASE+10+i (NIC0's frames arrive at
+#                        BASE+10, NIC1's at BASE+11; the relay sends NIC1's to BASE from BASE+10 and
+#                        NIC0's to BASE+1 from BASE+11): the tests put a lossy, reordering link there
 #   --monitor SOCKET     QEMU's human monitor on a unix socket, for fault injection from the host
 #                        while the guest runs (e.g. `set_link n0 off`; NIC i's netdev is n<i>)
 #   --file HOST[:GUEST]  copy a host file or directory into the guest (default /data/<basename>;
@@ -96,6 +100,7 @@ BUILD_ONLY=0
 BIND=1
 PCAP=1
 MONITOR=
+UDP_LINK=
 FILES=()
 FETCH=()
 DISK_IMG=""
@@ -123,6 +128,7 @@ while [ $# -gt 0 ]; do
         --no-bind) BIND=0; shift ;;
         --no-pcap) PCAP=0; shift ;;
         --monitor) MONITOR="$2"; shift 2 ;;
+        --udp-link) UDP_LINK="$2"; shift 2 ;;
         --file) need_arg "$@"; FILES+=("$2"); shift 2 ;;
         --fetch) need_arg "$@"
             case "$2" in
@@ -436,8 +442,12 @@ QEMU_ARGS=(
 )
 [ -z "$MONITOR" ] || QEMU_ARGS+=(-monitor "unix:$MONITOR,server=on,wait=off")
 for i in "${!NICS[@]}"; do
+    netdev="hubport,id=n$i,hubid=0"
+    if [ -n "$UDP_LINK" ]; then
+        netdev="socket,id=n$i,udp=127.0.0.1:$((UDP_LINK + 10 + i)),localaddr=127.0.0.1:$((UDP_LINK + i))"
+    fi
     QEMU_ARGS+=(
-        -netdev "hubport,id=n$i,hubid=0"
+        -netdev "$netdev"
         -device "${NICS[$i]},netdev=n$i,mac=52:54:00:12:34:5$i,addr=$(printf '0x%x' $((2 + i)))"
     )
     # A capture of hundreds of MB slows QEMU down: --no-pcap leaves it out (benchmarks).

@@ -119,6 +119,7 @@ pub struct Guest {
     files: Vec<(PathBuf, String)>,
     disk: Option<PathBuf>,
     mem_mb: u32,
+    udp_link: Option<u16>,
 }
 
 impl Guest {
@@ -135,7 +136,15 @@ impl Guest {
             files: Vec::new(),
             disk: None,
             mem_mb: 512,
+            udp_link: None,
         }
+    }
+
+    /// Connect NIC 0 and NIC 1 through a relay on the host instead of a hub
+    /// (see [`LossyLink`]), on UDP ports from `base`.
+    pub fn udp_link(mut self, base: u16) -> Guest {
+        self.udp_link = Some(base);
+        self
     }
 
     /// Add an emulated NIC: "e1000" or "e1000e".
@@ -219,6 +228,9 @@ impl Guest {
         }
         if let Some(sock) = monitor {
             cmd.arg("--monitor").arg(sock);
+        }
+        if let Some(base) = self.udp_link {
+            cmd.arg("--udp-link").arg(base.to_string());
         }
         cmd.arg("--mem").arg(self.mem_mb.to_string());
         for (host, guest) in &self.files {
@@ -451,4 +463,87 @@ fn dmar_fault_lines_are_recognised() {
     let faults = dmar_faults(log);
     assert_eq!(faults.len(), 2, "{faults:?}");
     assert!(dmar_faults(&log.lines().take(3).collect::<Vec<_>>().join("\n")).is_empty());
+}
+
+/// A lossy, reordering link between NIC 0 and NIC 1 of a guest booted with
+/// [`Guest::udp_link`]: a thread on the host relays the frames QEMU sends over
+/// UDP, dropping a seeded fraction of them and holding some back behind the
+/// next. It runs until dropped; it counts what it did.
+pub struct LossyLink {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    counts: std::sync::Arc<std::sync::Mutex<(u64, u64, u64)>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl LossyLink {
+    /// Relay between the ports of `base` with `loss` and `reorder` (0.0 to 1.0), seeded.
+    pub fn start(base: u16, loss: f64, reorder: f64, seed: u64) -> LossyLink {
+        use std::net::UdpSocket;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let stop = Arc::new(AtomicBool::new(false));
+        let counts = Arc::new(Mutex::new((0, 0, 0)));
+        let from0 = UdpSocket::bind(("127.0.0.1", base + 10)).expect("bind the relay's port for NIC 0");
+        let from1 = UdpSocket::bind(("127.0.0.1", base + 11)).expect("bind the relay's port for NIC 1");
+        let mut threads = Vec::new();
+        // NIC0 -> NIC1 leaves from NIC1's relay port (QEMU only takes datagrams from its peer), and back.
+        for (rx, tx, to, salt) in [
+            (from0.try_clone().unwrap(), from1.try_clone().unwrap(), base + 1, 1u64),
+            (from1, from0, base, 2u64),
+        ] {
+            let (stop, counts) = (Arc::clone(&stop), Arc::clone(&counts));
+            rx.set_read_timeout(Some(std::time::Duration::from_millis(50))).unwrap();
+            threads.push(std::thread::spawn(move || {
+                let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt | 1;
+                let mut rand = move || {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x >> 11) as f64 / (1u64 << 53) as f64
+                };
+                let mut held: Option<Vec<u8>> = None;
+                let mut buf = vec![0u8; 65536];
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(n) = rx.recv(&mut buf) else {
+                        // Quiet: let a held frame go rather than keep it forever.
+                        if let Some(f) = held.take() {
+                            let _ = tx.send_to(&f, ("127.0.0.1", to));
+                        }
+                        continue;
+                    };
+                    let mut c = counts.lock().unwrap();
+                    c.0 += 1;
+                    if rand() < loss {
+                        c.1 += 1;
+                        continue;
+                    }
+                    let frame = buf[..n].to_vec();
+                    if held.is_none() && rand() < reorder {
+                        c.2 += 1;
+                        held = Some(frame);
+                        continue;
+                    }
+                    let _ = tx.send_to(&frame, ("127.0.0.1", to));
+                    if let Some(f) = held.take() {
+                        let _ = tx.send_to(&f, ("127.0.0.1", to));
+                    }
+                }
+            }));
+        }
+        LossyLink { stop, counts, threads }
+    }
+
+    /// Frames seen, dropped, and delivered out of order so far.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        *self.counts.lock().unwrap()
+    }
+}
+
+impl Drop for LossyLink {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
