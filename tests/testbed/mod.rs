@@ -487,10 +487,9 @@ impl LossyLink {
         let from1 = UdpSocket::bind(("127.0.0.1", base + 11)).expect("bind the relay's port for NIC 1");
         let mut threads = Vec::new();
         // NIC0 -> NIC1 leaves from NIC1's relay port (QEMU only takes datagrams from its peer), and back.
-        for (rx, tx, to, salt) in [
-            (from0.try_clone().unwrap(), from1.try_clone().unwrap(), base + 1, 1u64),
-            (from1, from0, base, 2u64),
-        ] {
+        for (rx, tx, to, salt) in
+            [(from0.try_clone().unwrap(), from1.try_clone().unwrap(), base + 1, 1u64), (from1, from0, base, 2u64)]
+        {
             let (stop, counts) = (Arc::clone(&stop), Arc::clone(&counts));
             rx.set_read_timeout(Some(std::time::Duration::from_millis(50))).unwrap();
             threads.push(std::thread::spawn(move || {

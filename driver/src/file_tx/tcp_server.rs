@@ -128,6 +128,9 @@ struct Peer {
     stream_end: u64,
     close_after: bool,
     close_sent: bool,
+    /// The connection's retransmission count when last seen (it is gone
+    /// from the table by the time its Closed event arrives).
+    retransmitted: u64,
 }
 
 impl Peer {
@@ -191,8 +194,7 @@ impl<'n> TcpFileServer<'n> {
     /// What it did so far.
     pub fn stats(&self) -> ServerStats {
         let mut s = self.stats;
-        s.retransmitted_segments +=
-            self.table.keys().filter_map(|k| self.table.conn(k)).map(|c| c.stats().retransmitted_segments).sum::<u64>();
+        s.retransmitted_segments += self.peers.values().map(|p| p.retransmitted).sum::<u64>();
         s
     }
 
@@ -252,6 +254,7 @@ impl<'n> TcpFileServer<'n> {
             stream_end: 0,
             close_after: false,
             close_sent: false,
+            retransmitted: 0,
         };
         let conn = self.table.conn_mut(&key).expect("just connected");
         let response = Outgoing { inline: Vec::new(), file: Some((file, 0, len)), close: true };
@@ -334,6 +337,7 @@ impl<'n> TcpFileServer<'n> {
                         stream_end: 0,
                         close_after: false,
                         close_sent: false,
+                        retransmitted: 0,
                     });
                 }
                 let _ = local_ip;
@@ -385,6 +389,7 @@ impl<'n> TcpFileServer<'n> {
                 Event::Closed => {
                     self.ended.entry(key).or_insert(event);
                     if let Some(peer) = self.peers.remove(&key) {
+                        self.stats.retransmitted_segments += peer.retransmitted;
                         self.retire(peer);
                     }
                 }
@@ -432,6 +437,9 @@ impl<'n> TcpFileServer<'n> {
         self.nic.reclaim_tx();
         let completed = self.nic.counters().tx.completed;
         for (key, peer) in &mut self.peers {
+            if let Some(conn) = self.table.conn(key) {
+                peer.retransmitted = conn.stats().retransmitted_segments;
+            }
             let acked = self.table.conn(key).map_or(0, |c| c.acked_offset());
             for seg in &mut peer.stream {
                 if let Piece::File { pinned, offset } = &mut seg.piece {
