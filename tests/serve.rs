@@ -227,3 +227,59 @@ fn a_file_larger_than_guest_ram_is_served_whole_with_bounded_pinning() {
     assert!(pinned <= 64 << 20, "pinned {pinned} bytes at once: not bounded by a few windows");
     assert!(pinned < u64::from(GUEST_MB) << 20, "pinned more than the guest's RAM");
 }
+
+/// An idle server sleeps on the interrupt; a SYN flood from an address that
+/// never completes its handshakes, well beyond --max-conns, does not keep a
+/// well-behaved client out (half-open connections make room), and lying
+/// frames do not bring the server down.
+#[test]
+fn an_idle_server_sleeps_and_a_syn_flood_or_lying_frames_do_not_stop_it() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-flood");
+    let www = dir.join("www");
+    fs::create_dir_all(&www).unwrap();
+    let data = pattern(200_001, 3);
+    fs::write(www.join("f.bin"), &data).unwrap();
+    let want = sha_hex(&data);
+    let command = format!(
+        "{KERNEL_PEER_SETUP}\n\
+         zcnic serve --pci $NIC0 --ip 10.0.0.1/24 --root /data/www > /tmp/idle.log 2>&1 & sp=$!; sleep 5; kill -INT $sp; wait $sp\n\
+         echo '=== idle'; cat /tmp/idle.log\n\
+         zcnic serve --pci $NIC0 --ip 10.0.0.1/24 --root /data/www --max-conns 4 > /tmp/serve.log 2>&1 & sp=$!; sleep 1\n\
+         wget -q -O /dev/null http://10.0.0.1/f.bin\n\
+         echo '=== flood'; malformed-frames --iface $IF --dst-mac 52:54:00:12:34:50 --dst-ip 10.0.0.1 --src-ip 10.0.0.77 --syn-flood 40\n\
+         malformed-frames --iface $IF --dst-mac 52:54:00:12:34:50 --dst-ip 10.0.0.1 --src-ip 10.0.0.2\n\
+         echo '=== fetch'; timeout 60 wget -q -O - http://10.0.0.1/f.bin | sha256sum\n\
+         kill -INT $sp; wait $sp; echo '=== summary'; cat /tmp/serve.log"
+    );
+    let run = Guest::new("serve-flood")
+        .kernel(Kernel::Full)
+        .unbound()
+        .nic("e1000")
+        .nic("e1000")
+        .file(&www, "/data/www")
+        .run(&command);
+    run.assert_status(0);
+    let out = &run.output;
+    let idle = section(out, "idle");
+    let cpu: f64 = idle
+        .split("cpu (getrusage): user ")
+        .nth(1)
+        .map(|r| {
+            let user: f64 = r.split(' ').next().unwrap().parse().unwrap();
+            let system: f64 = r.split("system ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+            user + system
+        })
+        .unwrap_or_else(|| panic!("no CPU figure in:\n{idle}"));
+    assert!(cpu < 0.5, "an idle server used {cpu} s of CPU in 5 s (over 10%):\n{idle}");
+    assert!(section(out, "flood").contains("sent 40 SYN frames"));
+    let fetch = section(out, "fetch");
+    assert!(fetch.contains(&want), "a well-behaved client is served during the flood:\n{fetch}");
+    let summary = out.split("=== summary").nth(1).unwrap();
+    let evicted: u64 = summary
+        .split(" half-open connections evicted")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no eviction count in:\n{summary}"));
+    assert!(evicted >= 36, "40 SYNs into 4 slots evict the half-open ones:\n{summary}");
+}

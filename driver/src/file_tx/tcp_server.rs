@@ -99,6 +99,13 @@ pub struct ServerStats {
     pub peak_pinned_bytes: u64,
     /// Connections reset by the peer or timed out.
     pub aborted: u64,
+    /// Half-open connections dropped to make room for new SYNs (a flood, or
+    /// clients that vanished mid-handshake).
+    pub half_open_evicted: u64,
+    /// SYNs dropped because every slot held an established connection.
+    pub syns_dropped: u64,
+    /// RSTs sent for segments that reached no connection (a closed port).
+    pub resets_sent: u64,
     /// Frames held back because pinning more of a file would pass the
     /// total pinning limit (TCP sends them again once there is room).
     pub deferred_for_pinning: u64,
@@ -195,6 +202,10 @@ impl<'n> TcpFileServer<'n> {
     pub fn stats(&self) -> ServerStats {
         let mut s = self.stats;
         s.retransmitted_segments += self.peers.values().map(|p| p.retransmitted).sum::<u64>();
+        let t = self.table.stats();
+        s.half_open_evicted = t.half_open_evicted;
+        s.syns_dropped = t.syns_dropped_table_full;
+        s.resets_sent = t.resets_sent;
         s
     }
 

@@ -81,6 +81,8 @@ pub struct TableStats {
     pub resets_sent: u64,
     /// Connections removed after reaching CLOSED.
     pub connections_reaped: u64,
+    /// Half-open connections (SYN-RECEIVED) dropped to make room for a new SYN.
+    pub half_open_evicted: u64,
 }
 
 /// Up to `capacity` connections and the set of listening ports.
@@ -186,7 +188,7 @@ impl<I: IsnGenerator> TcpTable<I> {
             self.stats.connections_reaped += 1;
         }
         if fresh_syn && self.listening.contains(&key.local_port) {
-            if self.conns.len() >= self.capacity {
+            if self.conns.len() >= self.capacity && !self.evict_a_half_open_connection() {
                 // Dropped, not reset: the client retransmits its SYN and may
                 // find a free slot then, where a RST would make it give up
                 // (a full listen backlog behaves the same in Linux).
@@ -206,6 +208,28 @@ impl<I: IsnGenerator> TcpTable<I> {
             self.replies.push((key, rst));
         }
         None
+    }
+
+    /// Make room for a new SYN by dropping a half-open connection (one in
+    /// SYN-RECEIVED: a real client completes its handshake within one round
+    /// trip, so what sits there is most likely a SYN flood or a vanished
+    /// client), the one whose SYN-ACK was retransmitted most. Returns whether
+    /// there was one.
+    fn evict_a_half_open_connection(&mut self) -> bool {
+        let victim = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.state() == State::SynReceived)
+            .max_by_key(|(_, c)| c.stats().timeouts)
+            .map(|(k, _)| *k);
+        match victim {
+            Some(key) => {
+                self.conns.remove(&key);
+                self.stats.half_open_evicted += 1;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Run every connection's timers and collect what to transmit; remove
@@ -334,24 +358,35 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_drops_syns_and_frees_slots_as_connections_close() {
+    fn a_full_table_evicts_half_open_connections_then_drops_syns_and_frees_slots_as_connections_close() {
         let mut t = table(2);
         t.on_segment(ms(0), CLIENT, &syn(5000, 80, 1), &[]).unwrap();
         t.on_segment(ms(0), CLIENT, &syn(5001, 80, 1), &[]).unwrap();
-        assert_eq!(t.on_segment(ms(0), CLIENT, &syn(5002, 80, 1), &[]), None);
-        assert_eq!(t.stats().syns_dropped_table_full, 1);
+        // Both half-open: a third SYN makes room by dropping one of them.
+        assert!(t.on_segment(ms(0), CLIENT, &syn(5002, 80, 1), &[]).is_some());
+        assert_eq!((t.stats().half_open_evicted, t.len()), (1, 2));
+        // Complete the two handshakes left: with every slot established, a SYN is dropped.
         let out = poll(&mut t, ms(0));
-        assert_eq!(out.len(), 2, "no reply to the dropped SYN: {out:?}");
+        for (key, sa) in &out {
+            let ack =
+                TcpHeader { seq: 2, ack: sa.seq.wrapping_add(1), flags: Flags::ACK, ..syn(key.remote_port, 80, 0) };
+            t.on_segment(ms(1), CLIENT, &ack, &[]);
+        }
+        assert!(t.keys().all(|k| t.conn(k).unwrap().state() == State::Established));
+        assert_eq!(t.on_segment(ms(1), CLIENT, &syn(5003, 80, 1), &[]), None);
+        assert_eq!(t.stats().syns_dropped_table_full, 1);
         assert_eq!(
-            t.connect(ms(0), ConnKey { remote_ip: CLIENT, remote_port: 9, local_port: 4000 }),
+            t.connect(ms(1), ConnKey { remote_ip: CLIENT, remote_port: 9, local_port: 4000 }),
             Err(OpenError::TableFull)
         );
         // A RST frees a slot.
-        let rst = TcpHeader { seq: 2, flags: Flags::RST, ..syn(5000, 80, 0) };
-        t.on_segment(ms(1), CLIENT, &rst, &[]);
-        poll(&mut t, ms(1));
+        let victim = *t.keys().next().unwrap();
+        let seq = t.conn(&victim).unwrap().rcv_nxt();
+        let rst = TcpHeader { seq, flags: Flags::RST, ..syn(victim.remote_port, 80, 0) };
+        t.on_segment(ms(2), CLIENT, &rst, &[]);
+        poll(&mut t, ms(2));
         assert_eq!(t.len(), 1);
-        assert!(t.on_segment(ms(2), CLIENT, &syn(5002, 80, 1), &[]).is_some());
+        assert!(t.on_segment(ms(3), CLIENT, &syn(5003, 80, 1), &[]).is_some());
     }
 
     #[test]
