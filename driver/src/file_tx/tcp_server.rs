@@ -326,7 +326,6 @@ impl<'n> TcpFileServer<'n> {
     fn receive(&mut self) {
         let now = self.now();
         let (host, table, peers) = (&mut self.host, &mut self.table, &mut self.peers);
-        let local_ip = host.ip();
         loop {
             let n = self.nic.rx_burst(64, |frame| {
                 let Some(inbound) = host.accept(frame, &[PROTO_TCP]) else {
@@ -351,7 +350,6 @@ impl<'n> TcpFileServer<'n> {
                         retransmitted: 0,
                     });
                 }
-                let _ = local_ip;
             });
             if n == 0 {
                 break;
