@@ -49,13 +49,14 @@ ip addr add 10.0.0.2/24 dev $IF1; ip link set $IF1 up
 cat /disk/f.bin > /dev/null
 uptime_s() { cut -d" " -f1 /proc/uptime; }
 kernel_server() {
-    unshare -n sh -c "i=0; while [ ! -e /sys/class/net/$IF2 ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i+1)); done
+    # sysfs still shows the first namespace: ask ip(8) inside the new one.
+    unshare -n sh -c "i=0; while ! ip link show $IF2 >/dev/null 2>&1 && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i+1)); done
         ip addr add 10.0.0.3/24 dev $IF2; ip link set $IF2 up; ip link set lo up
-        i=0; while [ \"\$(cat /sys/class/net/$IF2/carrier 2>/dev/null)\" != 1 ] && [ \$i -lt 50 ]; do sleep 0.1; i=\$((i+1)); done
+        i=0; while ! ip link show $IF2 | grep -q LOWER_UP && [ \$i -lt 50 ]; do sleep 0.1; i=\$((i+1)); done
         exec $*" > /tmp/kernel.log 2>&1 &
     kp=$!; sleep 0.5; ip link set $IF2 netns $kp; sleep 3
 }
-fetch() { t0=$(uptime_s); wget -q -O /dev/null "$1"; t1=$(uptime_s); echo "fetch $2 start=$t0 end=$t1"; }
+fetch() { t0=$(uptime_s); timeout 300 wget -q -O /dev/null "$1" || echo "fetch $2 FAILED"; t1=$(uptime_s); echo "fetch $2 start=$t0 end=$t1"; }
 REPS='"$reps"'
 kernel_server sendfile-server --bind 10.0.0.3:80 --root /disk
 r=0; while [ $r -lt $REPS ]; do fetch http://10.0.0.3/f.bin kernel; r=$((r+1)); done
@@ -64,10 +65,13 @@ zcnic serve --pci $NIC0 --ip 10.0.0.1/24 --root /disk > /tmp/zcnic.log 2>&1 & zp
 r=0; while [ $r -lt $REPS ]; do fetch http://10.0.0.1/f.bin zcnic; r=$((r+1)); done
 kill -INT $zp; wait $zp; cat /tmp/zcnic.log
 echo "count pass"
+# SIGINT goes to the traced server (syscount itself would die without a report).
 kernel_server syscount --kv --out /tmp/kernel.sc -- sendfile-server --bind 10.0.0.3:80 --root /disk
-wget -q -O /dev/null http://10.0.0.3/f.bin; kill -INT $kp; wait $kp; sleep 0.5; echo "count kernel $(cat /tmp/kernel.sc)"
+timeout 300 wget -q -O /dev/null http://10.0.0.3/f.bin || echo "count kernel FAILED"
+kill -INT "$(pidof sendfile-server)"; wait $kp; echo "count kernel $(cat /tmp/kernel.sc 2>/dev/null)"
 syscount --kv --out /tmp/zcnic.sc -- zcnic serve --pci $NIC0 --ip 10.0.0.1/24 --root /disk > /dev/null 2>&1 & zp=$!; sleep 3
-wget -q -O /dev/null http://10.0.0.1/f.bin; kill -INT $zp; wait $zp; echo "count zcnic $(cat /tmp/zcnic.sc)"
+timeout 300 wget -q -O /dev/null http://10.0.0.1/f.bin || echo "count zcnic FAILED"
+kill -INT "$(pidof zcnic)"; wait $zp; echo "count zcnic $(cat /tmp/zcnic.sc 2>/dev/null)"
 ' 2>&1 | tail -n 3 || true
 
 log="$work/guest/output.log"
