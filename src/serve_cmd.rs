@@ -36,6 +36,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_conns: u64,
 
+    /// MiB of a file pinned (and mapped through the IOMMU) at a time per connection
+    #[arg(long, value_name = "MIB", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub window: u64,
+
     /// MiB of file pinned for the NIC, all connections together
     #[arg(long, value_name = "MIB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_pinned: u64,
@@ -96,6 +100,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         port: args.port,
         max_conns: args.max_conns as usize,
         max_pinned_bytes: args.max_pinned << 20,
+        window_bytes: args.window << 20,
         ..ServerConfig::default()
     };
     eprintln!(
