@@ -8,8 +8,7 @@ mod testbed;
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-use testbed::{Guest, Kernel, KERNEL_PEER_SETUP};
+use testbed::{pseudo_random_bytes, sha256_hex, Guest, Kernel, KERNEL_PEER_SETUP};
 
 /// `sink` starts a UDP sink on the kernel peer; `$SEND` is zcnic send to it.
 const HELPERS: &str = r#"
@@ -22,22 +21,6 @@ fn section<'a>(out: &'a str, name: &str) -> &'a str {
     let start = out.find(&marker).unwrap_or_else(|| panic!("step {name} did not run:\n{out}")) + marker.len();
     let rest = &out[start..];
     &rest[..rest.find("=== ").unwrap_or(rest.len())]
-}
-
-fn sha_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// The link is pulled (QEMU monitor `set_link`) in the middle of a paced send:
@@ -57,7 +40,7 @@ fn a_link_that_drops_mid_send_is_handled_the_same_on_an_e1000e() {
 fn link_flap(model: &'static str) {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-link-{model}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let data = random(3 * 1024 * 1024 + 99, 7);
+    let data = pseudo_random_bytes(3 * 1024 * 1024 + 99, 7);
     let file = dir.join("flap.bin");
     std::fs::write(&file, &data).unwrap();
     let command = format!(
@@ -97,7 +80,7 @@ fn link_flap(model: &'static str) {
     assert!(flap.contains("exit=0"), "{flap}");
     assert!(flap.contains("the link went down 1 time(s) during the send"), "the outage was not noticed:\n{flap}");
     let want =
-        format!("received {} datagrams, {} bytes, sha256 {}", data.len().div_ceil(1472), data.len(), sha_hex(&data));
+        format!("received {} datagrams, {} bytes, sha256 {}", data.len().div_ceil(1472), data.len(), sha256_hex(&data));
     assert!(flap.contains(&want), "the file did not arrive exactly once, intact:\n{flap}");
 
     let dead = section(out, "dead");
@@ -109,7 +92,7 @@ fn link_flap(model: &'static str) {
         .and_then(|n| n.parse().ok())
         .expect("how much was sent");
     assert!(sent > 0 && sent < data.len(), "{dead}");
-    let got = format!("{} bytes, sha256 {}", sent, sha_hex(&data[..sent]));
+    let got = format!("{} bytes, sha256 {}", sent, sha256_hex(&data[..sent]));
     assert!(dead.contains(&got), "what arrived is not the {sent} bytes the sender reported:\n{dead}");
 }
 
@@ -205,7 +188,7 @@ fn a_panic_mid_send_stops_the_nic_before_its_windows_are_unmapped() {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faults-panic");
     std::fs::create_dir_all(&dir).unwrap();
     // Fewer than 65536 datagrams, so that a datagram's IP id is its index.
-    let data = random(2 * 1024 * 1024 + 777, 11);
+    let data = pseudo_random_bytes(2 * 1024 * 1024 + 777, 11);
     let file = dir.join("panic.bin");
     std::fs::write(&file, &data).unwrap();
     let command = format!(

@@ -11,8 +11,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-use testbed::{Guest, Kernel, KERNEL_PEER_SETUP};
+use testbed::{make_ext4_image, sha256_hex, Guest, Kernel, KERNEL_PEER_SETUP};
 
 const MAX_PAYLOAD: usize = 1472;
 /// MAC the test bed gives NIC 1 (the kernel's).
@@ -39,10 +38,6 @@ fn random_file(dir: &Path, name: &str, len: usize) -> (PathBuf, String) {
     let path = dir.join(name);
     fs::write(&path, &data).unwrap();
     (path, sha256_hex(&data))
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn test_dir(name: &str) -> PathBuf {
@@ -269,14 +264,7 @@ fn a_file_larger_than_guest_ram_is_sent_whole_with_bounded_pinning() {
         }
     }
     let image = dir.join("disk.ext4");
-    let mkfs = std::process::Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-d"])
-        .arg(&src)
-        .arg(&image)
-        .arg("400M")
-        .status()
-        .expect("mkfs.ext4 (e2fsprogs) is needed: run scripts/setup.sh");
-    assert!(mkfs.success());
+    make_ext4_image(&src, &image);
     fs::remove_dir_all(&src).unwrap();
 
     let run = Guest::new("file-send-big").nic("e1000").mem(GUEST_MB).disk(&image).timeout(600).run(

@@ -7,8 +7,7 @@ mod testbed;
 
 use std::path::PathBuf;
 
-use sha2::{Digest, Sha256};
-use testbed::{Guest, Kernel, LossyLink, KERNEL_PEER_SETUP};
+use testbed::{sha256_hex, Guest, Kernel, LossyLink, KERNEL_PEER_SETUP};
 
 fn fetch_over_a_lossy_link(name: &str, base: u16, loss: f64, len: usize) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -16,7 +15,7 @@ fn fetch_over_a_lossy_link(name: &str, base: u16, loss: f64, len: usize) {
     std::fs::create_dir_all(&www).unwrap();
     let data: Vec<u8> = (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8).collect();
     std::fs::write(www.join("f.bin"), &data).unwrap();
-    let want: String = Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
+    let want = sha256_hex(&data);
     let link = LossyLink::start(base, loss, loss, base as u64);
     let command = format!(
         "{KERNEL_PEER_SETUP}\n\

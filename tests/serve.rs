@@ -10,22 +10,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use testbed::{Guest, Kernel, KERNEL_PEER_SETUP};
-
-fn sha_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
-}
+use testbed::{make_ext4_image, pseudo_random_bytes, sha256_hex, Guest, Kernel, KERNEL_PEER_SETUP};
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    pseudo_random_bytes(len, seed | 1)
 }
 
 fn section<'a>(out: &'a str, name: &str) -> &'a str {
@@ -116,14 +104,14 @@ fn stock_clients_fetch_every_size_intact_and_bad_requests_are_refused() {
     let s = section(out, "sizes");
     for (i, (name, len)) in SIZES.iter().enumerate() {
         assert!(s.contains(&format!("wget {name}.bin exit=0")), "{name}:\n{s}");
-        let want = sha_hex(&pattern(*len, i as u64 + 1));
+        let want = sha256_hex(&pattern(*len, i as u64 + 1));
         assert!(s.contains(&format!("{want}  /tmp/{name}.bin")), "{name} ({len} bytes) arrived changed:\n{s}");
     }
     let s = section(out, "index");
     assert!(s.contains("<h1>zcnic</h1>") && s.contains("sub"), "{s}");
 
     let s = section(out, "parallel");
-    let big = sha_hex(&pattern(SIZES[8].1, 9));
+    let big = sha256_hex(&pattern(SIZES[8].1, 9));
     assert_eq!(s.matches("exit=0").count(), 16, "{s}");
     assert_eq!(s.matches(&big).count(), 16, "every parallel download intact:\n{s}");
 
@@ -144,7 +132,7 @@ fn stock_clients_fetch_every_size_intact_and_bad_requests_are_refused() {
     assert!(section(out, "keepalive").trim().starts_with('2'), "two pipelined answers");
 
     let s = section(out, "vanish");
-    let k64 = sha_hex(&pattern(65536, 7));
+    let k64 = sha256_hex(&pattern(65536, 7));
     assert!(s.contains("after exit=0") && s.contains(&k64), "the server serves on after a client vanished:\n{s}");
     let s = section(out, "closed-port");
     assert!(!s.contains("nc exit=0") || s.contains("refused"), "a SYN to a closed port is refused:\n{s}");
@@ -189,14 +177,7 @@ fn a_file_larger_than_guest_ram_is_served_whole_with_bounded_pinning() {
     }
     let want: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let image = dir.join("disk.ext4");
-    let mkfs = std::process::Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-d"])
-        .arg(&src)
-        .arg(&image)
-        .arg("400M")
-        .status()
-        .expect("mkfs.ext4 (e2fsprogs) is needed: run scripts/setup.sh");
-    assert!(mkfs.success());
+    make_ext4_image(&src, &image);
     fs::remove_dir_all(&src).unwrap();
     let command = format!(
         "{KERNEL_PEER_SETUP}\n\
@@ -239,7 +220,7 @@ fn an_idle_server_sleeps_and_a_syn_flood_or_lying_frames_do_not_stop_it() {
     fs::create_dir_all(&www).unwrap();
     let data = pattern(200_001, 3);
     fs::write(www.join("f.bin"), &data).unwrap();
-    let want = sha_hex(&data);
+    let want = sha256_hex(&data);
     let command = format!(
         "{KERNEL_PEER_SETUP}\n\
          zcnic serve --pci $NIC0 --ip 10.0.0.1/24 --root /data/www > /tmp/idle.log 2>&1 & sp=$!; sleep 5; kill -INT $sp; wait $sp\n\

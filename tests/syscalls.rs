@@ -15,7 +15,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use testbed::{Guest, GuestRun, Kernel, KERNEL_PEER_SETUP, MAC0};
+use testbed::{pseudo_random_bytes, Guest, GuestRun, Kernel, KERNEL_PEER_SETUP, MAC0};
 
 const MAX_PAYLOAD: usize = 1472;
 /// Two file sizes, odd so that each file ends in a short datagram.
@@ -29,19 +29,6 @@ fn datagrams(len: usize) -> u64 {
     len.div_ceil(MAX_PAYLOAD) as u64
 }
 
-/// Deterministic file contents (xorshift), so the test can rebuild them.
-fn file_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn shell_loop(n: u64) -> String {
     format!("sh -c 'i=0; while [ $i -lt {n} ]; do echo x; i=$((i+1)); done > /dev/null'")
 }
@@ -50,7 +37,7 @@ fn boot_and_count() -> GuestRun {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("syscalls");
     fs::create_dir_all(&dir).unwrap();
     for (name, len, seed) in [("small", SMALL, 1), ("big", BIG, 2)] {
-        fs::write(dir.join(name), file_bytes(len, seed)).unwrap();
+        fs::write(dir.join(name), pseudo_random_bytes(len, seed)).unwrap();
     }
     // `counted NAME COMMAND...`: run COMMAND under syscount, its output to a
     // file (a terminal would have zcnic draw a progress bar, calls that grow
@@ -199,7 +186,7 @@ fn zcnic_send_makes_no_system_call_per_datagram() {
             );
         }
         let payload: Vec<u8> = frames.iter().flat_map(|f| f[42..].iter().copied()).collect();
-        assert!(payload == file_bytes(len, seed), "the {len}-byte file on the wire differs from the file");
+        assert!(payload == pseudo_random_bytes(len, seed), "the {len}-byte file on the wire differs from the file");
     }
 }
 

@@ -6,8 +6,7 @@ mod testbed;
 
 use std::path::PathBuf;
 
-use sha2::{Digest, Sha256};
-use testbed::{Guest, Kernel, KERNEL_PEER_SETUP};
+use testbed::{sha256_hex, Guest, Kernel, KERNEL_PEER_SETUP};
 
 #[test]
 fn a_file_sent_over_tcp_to_nc_arrives_intact() {
@@ -15,7 +14,7 @@ fn a_file_sent_over_tcp_to_nc_arrives_intact() {
     std::fs::create_dir_all(&dir).unwrap();
     let data: Vec<u8> = (0..3_000_017u32).map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8).collect();
     std::fs::write(dir.join("f.bin"), &data).unwrap();
-    let want: String = Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
+    let want = sha256_hex(&data);
     let command = format!(
         "{KERNEL_PEER_SETUP}\n\
          nc -l -p 9000 < /dev/null > /tmp/out & np=$!; sleep 0.5\n\

@@ -57,6 +57,38 @@ fn testbed_script() -> PathBuf {
     repo_root().join("scripts/testbed.sh")
 }
 
+/// Deterministic file contents (xorshift64), so a test can rebuild what it sent.
+pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// SHA-256 as lowercase hex, the form `sha256sum` prints in the guest.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Build a 400 MiB ext4 image at `image` holding the files under `src`
+/// (attached to a guest with [`Guest::disk`] and mounted at /disk).
+pub fn make_ext4_image(src: &Path, image: &Path) {
+    let mkfs = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-d"])
+        .arg(src)
+        .arg(image)
+        .arg("400M")
+        .status()
+        .expect("mkfs.ext4 (e2fsprogs) is needed: run scripts/setup.sh");
+    assert!(mkfs.success(), "mkfs.ext4 failed to build {}", image.display());
+}
+
 /// Where the static guest binaries are (also runnable on the host).
 pub fn guest_bin(name: &str) -> PathBuf {
     ensure_built();
