@@ -12,7 +12,7 @@ use zcnic::args::NicArg;
 use zcnic::signals;
 use zcnic_driver::{
     resolve_mac, FileSend, FileSendConfig, FileSendReport, FileSource, MacAddress, Nic, NicConfig, ServerConfig,
-    TcpFileServer, UdpFlow,
+    StopFlag, TcpFileServer, UdpFlow,
 };
 
 use crate::usage::CpuTime;
@@ -86,9 +86,9 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Send the file over TCP: connect, send, close, wait for every byte to be acknowledged.
-fn run_tcp(args: &SendArgs, source: FileSource) -> anyhow::Result<ExitCode> {
-    let stop = signals::install();
+/// Bring the NIC up and learn the receiver's MAC (`--dst-mac`, or ARP).
+/// The link timeout covers bring-up too: how long to wait for a link, at all.
+fn open_nic_and_peer(args: &SendArgs, stop: &StopFlag) -> anyhow::Result<(Nic, MacAddress)> {
     let pci = args.nic.resolve()?;
     let config = NicConfig {
         stop_flag: Some(stop.clone()),
@@ -100,6 +100,13 @@ fn run_tcp(args: &SendArgs, source: FileSource) -> anyhow::Result<ExitCode> {
         Some(mac) => mac,
         None => resolve_mac(&mut nic, args.src, *args.dst.ip(), 3, Duration::from_secs(1))?,
     };
+    Ok((nic, dst_mac))
+}
+
+/// Send the file over TCP: connect, send, close, wait for every byte to be acknowledged.
+fn run_tcp(args: &SendArgs, source: FileSource) -> anyhow::Result<ExitCode> {
+    let stop = signals::install();
+    let (mut nic, dst_mac) = open_nic_and_peer(args, &stop)?;
     let len = source.len();
     let cpu_before = CpuTime::now();
     let start = std::time::Instant::now();
@@ -148,18 +155,7 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let stop = signals::install();
-    let pci = args.nic.resolve()?;
-    // The link timeout covers bring-up too: how long to wait for a link, at all.
-    let config = NicConfig {
-        stop_flag: Some(stop.clone()),
-        link_timeout: Duration::from_secs(args.link_timeout),
-        ..args.nic.config()
-    };
-    let mut nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
-    let dst_mac = match args.dst_mac {
-        Some(mac) => mac,
-        None => resolve_mac(&mut nic, args.src, *args.dst.ip(), 3, Duration::from_secs(1))?,
-    };
+    let (mut nic, dst_mac) = open_nic_and_peer(args, &stop)?;
     let flow = UdpFlow::new(nic.mac(), SocketAddrV4::new(args.src, args.src_port), dst_mac, args.dst);
     let config = FileSendConfig {
         window_bytes: args.window << 20,
