@@ -36,23 +36,18 @@ pub fn write_request(buf: &mut [u8], src_mac: MacAddress, src_ip: Ipv4Addr, targ
 /// If `frame` is an ARP reply from `target_ip` to us, the MAC it announces.
 /// Everything is checked; anything else gives `None`.
 pub fn parse_reply(frame: &[u8], our_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Option<MacAddress> {
-    if frame.len() < ARP_FRAME_LEN || frame[12..14] != ETHERTYPE_ARP.to_be_bytes() {
-        return None;
-    }
-    let a = &frame[ETH_HEADER..ARP_FRAME_LEN];
-    let ok = a[0..2] == [0, 1]
-        && a[2..4] == ETHERTYPE_IPV4.to_be_bytes()
-        && a[4] == 6
-        && a[5] == 4
-        && a[6..8] == OP_REPLY.to_be_bytes()
-        && a[14..18] == target_ip.octets()
-        && a[24..28] == our_ip.octets();
-    let mac = MacAddress(a[8..14].try_into().ok()?);
-    (ok && mac.is_valid_unicast()).then_some(mac)
+    let (mac, ip) = parse_ipv4_arp(frame, OP_REPLY, our_ip)?;
+    (ip == target_ip).then_some(mac)
 }
 
 /// If `frame` is an ARP request for `our_ip`, who asked: (their MAC, their IP).
 pub fn parse_request(frame: &[u8], our_ip: Ipv4Addr) -> Option<(MacAddress, Ipv4Addr)> {
+    parse_ipv4_arp(frame, OP_REQUEST, our_ip)
+}
+
+/// The sender (MAC, IP) of an Ethernet/IPv4 ARP packet with opcode `op` whose
+/// target IP is `our_ip`, if the sender's MAC is a valid unicast address.
+fn parse_ipv4_arp(frame: &[u8], op: u16, our_ip: Ipv4Addr) -> Option<(MacAddress, Ipv4Addr)> {
     if frame.len() < ARP_FRAME_LEN || frame[12..14] != ETHERTYPE_ARP.to_be_bytes() {
         return None;
     }
@@ -61,7 +56,7 @@ pub fn parse_request(frame: &[u8], our_ip: Ipv4Addr) -> Option<(MacAddress, Ipv4
         && a[2..4] == ETHERTYPE_IPV4.to_be_bytes()
         && a[4] == 6
         && a[5] == 4
-        && a[6..8] == OP_REQUEST.to_be_bytes()
+        && a[6..8] == op.to_be_bytes()
         && a[24..28] == our_ip.octets();
     let mac = MacAddress(a[8..14].try_into().ok()?);
     let ip = Ipv4Addr::new(a[14], a[15], a[16], a[17]);
