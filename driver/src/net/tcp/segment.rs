@@ -75,9 +75,15 @@ impl OutSegment {
                 payload_len as u32 + u32::from(h.flags.contains(Flags::SYN)) + u32::from(h.flags.contains(Flags::FIN));
             (0, h.seq.wrapping_add(len), Flags::RST | Flags::ACK)
         };
-        Some(OutSegment {
-            src_port: h.dst_port,
-            dst_port: h.src_port,
+        Some(OutSegment::reset(h.dst_port, h.src_port, seq, ack, flags))
+    }
+
+    /// A reset (`flags` holds RST, perhaps with ACK): no payload, no options,
+    /// a zero window.
+    pub fn reset(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: Flags) -> OutSegment {
+        OutSegment {
+            src_port,
+            dst_port,
             seq,
             ack,
             flags,
@@ -87,7 +93,7 @@ impl OutSegment {
             tso: false,
             mss: 0,
             retransmission: false,
-        })
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use super::config::TcpConfig;
 use super::congestion::Congestion;
 use super::rto::RtoEstimator;
 use super::segment::OutSegment;
-use super::wire::{Flags, Options};
+use super::wire::Flags;
 
 /// MSS assumed when the peer's SYN has none (RFC 9293 section 3.7.1).
 const DEFAULT_PEER_MSS: u16 = 536;
@@ -401,19 +401,7 @@ impl Conn {
     }
 
     fn queue_reset_of_our_own(&mut self) {
-        let seg = OutSegment {
-            src_port: self.local_port,
-            dst_port: self.remote_port,
-            seq: self.seq_of(self.snd_max),
-            ack: 0,
-            flags: Flags::RST,
-            window: 0,
-            options: Options::default(),
-            payload: 0..0,
-            tso: false,
-            mss: 0,
-            retransmission: false,
-        };
+        let seg = OutSegment::reset(self.local_port, self.remote_port, self.seq_of(self.snd_max), 0, Flags::RST);
         self.replies.push(seg);
     }
 
