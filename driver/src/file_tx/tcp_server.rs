@@ -141,6 +141,20 @@ struct Peer {
 }
 
 impl Peer {
+    /// A connection with nothing received or queued yet.
+    fn new(remote: SocketAddrV4, mac: MacAddress) -> Peer {
+        Peer {
+            remote,
+            mac,
+            rx: Vec::new(),
+            stream: VecDeque::new(),
+            stream_end: 0,
+            close_after: false,
+            close_sent: false,
+            retransmitted: 0,
+        }
+    }
+
     fn pinned_bytes(&self) -> u64 {
         self.stream
             .iter()
@@ -257,16 +271,7 @@ impl<'n> TcpFileServer<'n> {
         self.table
             .connect(now, key)
             .map_err(|_| Error::ConnectionFailed { remote, why: "no room for a connection" })?;
-        let mut peer = Peer {
-            remote,
-            mac: remote_mac,
-            rx: Vec::new(),
-            stream: VecDeque::new(),
-            stream_end: 0,
-            close_after: false,
-            close_sent: false,
-            retransmitted: 0,
-        };
+        let mut peer = Peer::new(remote, remote_mac);
         let conn = self.table.conn_mut(&key).expect("just connected");
         let response = Outgoing { inline: Vec::new(), file: Some((file, 0, len)), close: true };
         queue_response(&mut peer, conn, response, &self.container, self.config.window_bytes)?;
@@ -339,16 +344,9 @@ impl<'n> TcpFileServer<'n> {
                     return;
                 };
                 if let Some(key) = table.on_segment(now, ip.src, &header, payload) {
-                    peers.entry(key).or_insert_with(|| Peer {
-                        remote: SocketAddrV4::new(ip.src, header.src_port),
-                        mac: inbound.src_mac,
-                        rx: Vec::new(),
-                        stream: VecDeque::new(),
-                        stream_end: 0,
-                        close_after: false,
-                        close_sent: false,
-                        retransmitted: 0,
-                    });
+                    peers
+                        .entry(key)
+                        .or_insert_with(|| Peer::new(SocketAddrV4::new(ip.src, header.src_port), inbound.src_mac));
                 }
             });
             if n == 0 {
