@@ -11,14 +11,7 @@ mod testbed;
 
 use std::time::Duration;
 
-use testbed::{Guest, MAC0};
-
-fn section<'a>(out: &'a str, name: &str) -> &'a str {
-    let marker = format!("=== {name}\n");
-    let start = out.find(&marker).unwrap_or_else(|| panic!("step {name} did not run:\n{out}")) + marker.len();
-    let rest = &out[start..];
-    &rest[..rest.find("=== ").unwrap_or(rest.len())]
-}
+use testbed::{section, Guest, MAC0};
 
 #[test]
 fn phy_eeprom_and_link_facts_on_both_models_and_with_the_link_held_down() {

@@ -8,20 +8,13 @@ mod testbed;
 
 use std::time::Duration;
 
-use testbed::{pseudo_random_bytes, sha256_hex, Guest, Kernel, KERNEL_PEER_SETUP};
+use testbed::{pseudo_random_bytes, section, sha256_hex, Guest, Kernel, KERNEL_PEER_SETUP};
 
 /// `sink` starts a UDP sink on the kernel peer; `$SEND` is zcnic send to it.
 const HELPERS: &str = r#"
 sink() { udp-sink --bind 10.0.0.2:9000 --idle 3 --wait 30 > /tmp/sink.log 2>&1 & sp=$!; j=0; while ! grep -qs listening /tmp/sink.log && [ $j -lt 50 ]; do sleep 0.1; j=$((j+1)); done; }
 SEND="zcnic send --pci $NIC0 --src 10.0.0.1 --dst 10.0.0.2:9000 --dst-mac 52:54:00:12:34:51"
 "#;
-
-fn section<'a>(out: &'a str, name: &str) -> &'a str {
-    let marker = format!("=== {name}\n");
-    let start = out.find(&marker).unwrap_or_else(|| panic!("step {name} did not run:\n{out}")) + marker.len();
-    let rest = &out[start..];
-    &rest[..rest.find("=== ").unwrap_or(rest.len())]
-}
 
 /// The link is pulled (QEMU monitor `set_link`) in the middle of a paced send:
 /// the sender waits and resumes, and the receiver gets the file exactly. Then

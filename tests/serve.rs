@@ -10,17 +10,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use testbed::{make_ext4_image, pseudo_random_bytes, sha256_hex, Guest, Kernel, KERNEL_PEER_SETUP};
+use testbed::{make_ext4_image, pseudo_random_bytes, section, sha256_hex, Guest, Kernel, KERNEL_PEER_SETUP};
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
     pseudo_random_bytes(len, seed | 1)
-}
-
-fn section<'a>(out: &'a str, name: &str) -> &'a str {
-    let marker = format!("=== {name}\n");
-    let start = out.find(&marker).unwrap_or_else(|| panic!("step {name} did not run:\n{out}")) + marker.len();
-    let rest = &out[start..];
-    &rest[..rest.find("=== ").unwrap_or(rest.len())]
 }
 
 /// The files to serve: name -> size. One MSS is 1460 bytes; one TSO send at

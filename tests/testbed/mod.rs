@@ -57,6 +57,15 @@ fn testbed_script() -> PathBuf {
     repo_root().join("scripts/testbed.sh")
 }
 
+/// The output of step `name` of a guest command: what follows its
+/// `=== name` marker line, up to the next `===` marker.
+pub fn section<'a>(out: &'a str, name: &str) -> &'a str {
+    let marker = format!("=== {name}\n");
+    let start = out.find(&marker).unwrap_or_else(|| panic!("step {name} did not run:\n{out}")) + marker.len();
+    let rest = &out[start..];
+    &rest[..rest.find("=== ").unwrap_or(rest.len())]
+}
+
 /// Deterministic file contents (xorshift64), so a test can rebuild what it sent.
 pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed;
