@@ -135,6 +135,16 @@ fn stock_clients_fetch_every_size_intact_and_bad_requests_are_refused() {
     assert!(s.starts_with("130"), "SIGINT ends the server with 130:\n{s}");
     assert!(s.contains("\"GET /big.bin HTTP/1.1\" 200 5255225"), "one log line per request:\n{s}");
     assert!(s.contains("payload bytes copied by the CPU: 0 (enforced"), "{s}");
+    // The cost figures are measured, so after serving files both are above zero.
+    for what in [" s spent pinning and IOMMU-mapping", " s inside TX doorbell writes"] {
+        let secs: f64 = s
+            .split(what)
+            .next()
+            .and_then(|before| before.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no figure before {what:?} in:\n{s}"));
+        assert!(secs > 0.0, "{what:?} measured as zero after serving files:\n{s}");
+    }
 }
 
 /// A file larger than the guest's RAM, on ext4 on a virtio disk, served to

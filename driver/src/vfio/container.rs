@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use vfio_bindings::bindings::vfio::{
     vfio_iommu_type1_dma_map, VFIO_TYPE1v2_IOMMU, VFIO_API_VERSION, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE,
@@ -116,8 +117,11 @@ impl Container {
             DmaAccess::DeviceReadsWrites => VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
         };
         let map = vfio_iommu_type1_dma_map { argsz: 0, flags, vaddr: vaddr as u64, iova, size: len64 };
+        let started = Instant::now();
         // SAFETY: the caller promised the memory stays valid until unmapped.
-        if let Err(e) = unsafe { ioctl::iommu_map_dma(self.fd.as_fd(), &map) } {
+        let mapped = unsafe { ioctl::iommu_map_dma(self.fd.as_fd(), &map) };
+        note_time_in_kernel(started);
+        if let Err(e) = mapped {
             self.iova.lock().unwrap_or_else(|p| p.into_inner()).free(iova, len64);
             return Err(match e.raw_os_error() {
                 Some(libc::ENOMEM) => Error::MemlockTooLow { limit: crate::sys::host::memlock_limit(), needed: len64 },
@@ -136,8 +140,10 @@ impl Container {
     /// the device can no longer reach that memory.
     pub(crate) fn unmap_dma(&self, iova: u64, len: usize) -> Result<(), Error> {
         let len64 = len as u64;
-        let unmapped =
-            ioctl::iommu_unmap_dma(self.fd.as_fd(), iova, len64).map_err(Error::os("VFIO_IOMMU_UNMAP_DMA"))?;
+        let started = Instant::now();
+        let unmapped = ioctl::iommu_unmap_dma(self.fd.as_fd(), iova, len64);
+        note_time_in_kernel(started);
+        let unmapped = unmapped.map_err(Error::os("VFIO_IOMMU_UNMAP_DMA"))?;
         if unmapped != len64 {
             return Err(Error::Os {
                 what: "VFIO_IOMMU_UNMAP_DMA",
@@ -153,6 +159,15 @@ impl Container {
 static LIVE_MAPPINGS: AtomicU64 = AtomicU64::new(0);
 static LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
 
+/// Nanoseconds spent inside VFIO_IOMMU_MAP_DMA and VFIO_IOMMU_UNMAP_DMA:
+/// pinning pages, writing IOMMU page tables, flushing the IOTLB, unpinning.
+static MAPPING_NANOS: AtomicU64 = AtomicU64::new(0);
+
+fn note_time_in_kernel(started: Instant) {
+    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    MAPPING_NANOS.fetch_add(nanos, Ordering::Relaxed);
+}
+
 fn note_mapped(bytes: u64) {
     LIVE_MAPPINGS.fetch_add(1, Ordering::Relaxed);
     LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
@@ -167,4 +182,12 @@ fn note_unmapped(bytes: u64) {
 /// what repeated open/send/close cycles must bring back to where they started.
 pub fn live_dma_mappings() -> (u64, u64) {
     (LIVE_MAPPINGS.load(Ordering::Relaxed), LIVE_BYTES.load(Ordering::Relaxed))
+}
+
+/// Wall time this process has spent inside the kernel's IOMMU map and unmap
+/// calls (measured by the monotonic clock around each call): the cost of
+/// pinning and mapping memory for the device, which for a file server is the
+/// cost of every file window.
+pub fn time_mapping_dma() -> Duration {
+    Duration::from_nanos(MAPPING_NANOS.load(Ordering::Relaxed))
 }
