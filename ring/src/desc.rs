@@ -26,6 +26,39 @@ pub trait Descriptor: Copy {
     fn status_byte(&self) -> u8;
 }
 
+/// A transmit descriptor format [`TxRing`](crate::TxRing) can manage: the
+/// legacy/extended e1000 format ([`TxDesc`]) and the advanced igb format
+/// ([`AdvTxDesc`](crate::AdvTxDesc)). The ring touches only RS and the
+/// status the NIC writes back.
+pub trait TxDescriptor: Descriptor {
+    /// Prepare a descriptor for a slot the NIC will own: RS off (the ring
+    /// sets it per batch) and the write-back status cleared, so that a stale
+    /// DD from an earlier lap cannot be taken for completion.
+    fn hand_over(&mut self);
+    /// Ask for a status write-back (RS), clearing any stale status.
+    fn request_status(&mut self);
+    /// Whether a status byte read from the ring shows DD.
+    fn done(status: u8) -> bool;
+}
+
+/// A receive descriptor format [`RxRing`](crate::RxRing) can manage: the
+/// legacy e1000 format ([`LegacyRxDesc`]) and the advanced igb one-buffer
+/// format ([`AdvRxDesc`](crate::AdvRxDesc)).
+pub trait RxDescriptor: Descriptor {
+    /// A descriptor handing the buffer at `buffer_addr` to the NIC, every
+    /// write-back field cleared.
+    fn empty(buffer_addr: u64) -> Self;
+    /// Whether a status byte shows DD.
+    fn done(status: u8) -> bool;
+    /// Whether a status byte shows EOP.
+    fn end_of_packet(status: u8) -> bool;
+    /// The frame length the NIC wrote back (untrusted).
+    fn length(&self) -> u16;
+    /// Whether the NIC flagged the frame itself as bad (CRC, symbol,
+    /// sequence, carrier extension or data error).
+    fn frame_error(&self) -> bool;
+}
+
 bitflags! {
     /// Bits of the legacy TX descriptor's CMD byte (DCMD in the extended data
     /// format, which puts the bits used here at the same places).
@@ -114,6 +147,20 @@ impl Descriptor for TxDesc {
     const STATUS_OFFSET: usize = core::mem::offset_of!(TxDesc, status);
     fn status_byte(&self) -> u8 {
         self.status.bits()
+    }
+}
+
+impl TxDescriptor for TxDesc {
+    fn hand_over(&mut self) {
+        self.cmd.remove(TxCmd::RS);
+        self.status = TxStatus::empty();
+    }
+    fn request_status(&mut self) {
+        self.cmd.insert(TxCmd::RS);
+        self.status = TxStatus::empty();
+    }
+    fn done(status: u8) -> bool {
+        TxStatus::from_bits_retain(status).contains(TxStatus::DD)
     }
 }
 
@@ -395,6 +442,24 @@ impl LegacyRxDesc {
     /// A descriptor handing `buffer_addr` to the NIC, with every write-back field cleared.
     pub fn empty(buffer_addr: u64) -> Self {
         LegacyRxDesc { buffer_addr, ..Default::default() }
+    }
+}
+
+impl RxDescriptor for LegacyRxDesc {
+    fn empty(buffer_addr: u64) -> Self {
+        LegacyRxDesc::empty(buffer_addr)
+    }
+    fn done(status: u8) -> bool {
+        RxStatus::from_bits_retain(status).contains(RxStatus::DD)
+    }
+    fn end_of_packet(status: u8) -> bool {
+        RxStatus::from_bits_retain(status).contains(RxStatus::EOP)
+    }
+    fn length(&self) -> u16 {
+        self.length
+    }
+    fn frame_error(&self) -> bool {
+        self.errors.intersects(RxErrors::FRAME_ERRORS)
     }
 }
 

@@ -1,4 +1,6 @@
-//! Descriptor layouts and ring index logic for Intel e1000-family NICs.
+//! Descriptor layouts and ring index logic for Intel e1000-family NICs (the
+//! legacy and extended formats of the 8254x/8257x, the advanced formats of
+//! the 82576).
 //!
 //! This crate makes no system calls and touches no device. The memory that
 //! holds descriptors is reached only through the [`DescriptorMemory`] trait:
@@ -28,12 +30,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod adv;
 pub mod desc;
 pub mod memory;
 pub mod rx;
 pub mod tx;
 
-pub use desc::{Descriptor, LegacyRxDesc, RxErrors, RxStatus, TxCmd, TxDesc, TxPopts, TxStatus};
+pub use adv::{AdvContext, AdvRxDesc, AdvRxErrors, AdvRxStatus, AdvTxCmd, AdvTxDesc, AdvTxPopts, RssType};
+pub use desc::{
+    Descriptor, LegacyRxDesc, RxDescriptor, RxErrors, RxStatus, TxCmd, TxDesc, TxDescriptor, TxPopts, TxStatus,
+};
 pub use memory::{DescriptorMemory, VecMemory};
 pub use rx::{RxCompletion, RxDrop, RxRing};
 pub use tx::{Reclaimed, RingSizeError, TxRing};

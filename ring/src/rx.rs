@@ -18,7 +18,7 @@
 
 use core::sync::atomic::{fence, Ordering};
 
-use crate::desc::{LegacyRxDesc, RxErrors, RxStatus};
+use crate::desc::RxDescriptor;
 use crate::memory::DescriptorMemory;
 use crate::tx::{RingSizeError, MAX_RING_SIZE, MIN_RING_SIZE};
 
@@ -84,9 +84,13 @@ impl RxRing {
 
     /// Write every descriptor with its slot's buffer and return the first
     /// RDT: `size - 1`, so the NIC owns all slots but the last.
-    pub fn init<M: DescriptorMemory<LegacyRxDesc>>(&mut self, mem: &mut M, buffer_iova: impl Fn(u16) -> u64) -> u16 {
+    pub fn init<D: RxDescriptor, M: DescriptorMemory<D>>(
+        &mut self,
+        mem: &mut M,
+        buffer_iova: impl Fn(u16) -> u64,
+    ) -> u16 {
         for slot in 0..self.size {
-            mem.write(usize::from(slot), LegacyRxDesc::empty(buffer_iova(slot)));
+            mem.write(usize::from(slot), D::empty(buffer_iova(slot)));
         }
         self.next_to_clean = 0;
         self.to_refill = 0;
@@ -105,29 +109,25 @@ impl RxRing {
     }
 
     /// Whether the next descriptor is done, without consuming it.
-    pub fn has_completed<M: DescriptorMemory<LegacyRxDesc>>(&self, mem: &M) -> bool {
+    pub fn has_completed<D: RxDescriptor, M: DescriptorMemory<D>>(&self, mem: &M) -> bool {
         // The slot one behind the tail belongs to software and is never
         // inspected: after size - 1 completions the ring must be refilled.
         // Only the status byte is read: nothing else is looked at here, so no fence is needed.
-        self.to_refill < self.size - 1 && Self::status(mem, self.next_to_clean).contains(RxStatus::DD)
-    }
-
-    fn status<M: DescriptorMemory<LegacyRxDesc>>(mem: &M, slot: u16) -> RxStatus {
-        RxStatus::from_bits_retain(mem.read_status(usize::from(slot)))
+        self.to_refill < self.size - 1 && D::done(mem.read_status(usize::from(self.next_to_clean)))
     }
 
     /// Look at the next descriptor: `None` if the NIC has not completed it
     /// (or every buffer is waiting for [`refill`](Self::refill)); otherwise a
     /// checked frame or a drop, and the ring moves on.
-    pub fn next_completed<M: DescriptorMemory<LegacyRxDesc>>(&mut self, mem: &M) -> Option<RxCompletion> {
+    pub fn next_completed<D: RxDescriptor, M: DescriptorMemory<D>>(&mut self, mem: &M) -> Option<RxCompletion> {
         if self.to_refill >= self.size - 1 {
             return None;
         }
         let slot = self.next_to_clean;
         // The status byte alone first: the NIC writes DD last, so until DD
         // shows, the length and errors may be from before the write-back.
-        let status = Self::status(mem, slot);
-        if !status.contains(RxStatus::DD) {
+        let status = mem.read_status(usize::from(slot));
+        if !D::done(status) {
             return None;
         }
         // DD seen: keep the loads of the rest after the status load (on
@@ -138,25 +138,26 @@ impl RxRing {
         self.next_to_clean = (slot + 1) % self.size;
         self.to_refill += 1;
         // EOP comes from the same status byte as the DD that was checked.
-        let eop = status.contains(RxStatus::EOP);
+        let eop = D::end_of_packet(status);
         if self.discarding || !eop {
             // Drop every descriptor of a multi-descriptor frame, through its EOP.
             self.discarding = !eop;
             return Some(RxCompletion::Dropped { slot, reason: RxDrop::MultiDescriptor });
         }
-        if desc.errors.intersects(RxErrors::FRAME_ERRORS) {
+        if desc.frame_error() {
             return Some(RxCompletion::Dropped { slot, reason: RxDrop::FrameError });
         }
-        if desc.length < MIN_RX_FRAME || desc.length > self.buffer_len {
+        let len = desc.length();
+        if len < MIN_RX_FRAME || len > self.buffer_len {
             return Some(RxCompletion::Dropped { slot, reason: RxDrop::BadLength });
         }
-        Some(RxCompletion::Frame { slot, len: desc.length })
+        Some(RxCompletion::Frame { slot, len })
     }
 
     /// Hand every processed slot back to the NIC (buffer address rewritten,
     /// write-back fields cleared) and return the new RDT, or `None` if there
     /// was nothing to hand back (then no doorbell is needed).
-    pub fn refill<M: DescriptorMemory<LegacyRxDesc>>(
+    pub fn refill<D: RxDescriptor, M: DescriptorMemory<D>>(
         &mut self,
         mem: &mut M,
         buffer_iova: impl Fn(u16) -> u64,
@@ -168,7 +169,7 @@ impl RxRing {
         let first = (u32::from(self.next_to_clean) + size - u32::from(self.to_refill)) % size;
         for i in 0..u32::from(self.to_refill) {
             let slot = ((first + i) % size) as u16;
-            mem.write(usize::from(slot), LegacyRxDesc::empty(buffer_iova(slot)));
+            mem.write(usize::from(slot), D::empty(buffer_iova(slot)));
         }
         self.to_refill = 0;
         Some(((u32::from(self.next_to_clean) + size - 1) % size) as u16)
@@ -184,6 +185,7 @@ impl RxRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desc::{LegacyRxDesc, RxErrors, RxStatus};
     use crate::memory::doubles::{assert_full_reads_follow_dd, Access, RecordingMemory};
     use crate::memory::VecMemory;
     use proptest::prelude::*;
@@ -455,6 +457,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
+    use crate::desc::{LegacyRxDesc, RxErrors, RxStatus};
     use crate::memory::VecMemory;
     use proptest::prelude::*;
 

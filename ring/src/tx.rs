@@ -18,7 +18,7 @@ use std::fmt;
 
 use core::sync::atomic::{fence, Ordering};
 
-use crate::desc::{TxCmd, TxDesc, TxStatus};
+use crate::desc::TxDescriptor;
 use crate::memory::DescriptorMemory;
 
 /// Smallest ring zcnic accepts: TDLEN must be a multiple of 128 bytes (8 descriptors).
@@ -130,13 +130,12 @@ impl TxRing {
 
     /// Write `desc` into the next free slot, with RS and status cleared.
     /// Returns the slot, or `None` if the ring is full (reclaim first).
-    pub fn push<M: DescriptorMemory<TxDesc>>(&mut self, mem: &mut M, mut desc: TxDesc) -> Option<u16> {
+    pub fn push<D: TxDescriptor, M: DescriptorMemory<D>>(&mut self, mem: &mut M, mut desc: D) -> Option<u16> {
         if self.free() == 0 {
             return None;
         }
         let slot = self.next_to_use;
-        desc.cmd.remove(TxCmd::RS);
-        desc.status = TxStatus::empty();
+        desc.hand_over();
         mem.write(usize::from(slot), desc);
         self.next_to_use = self.wrap(u32::from(slot) + 1);
         self.in_use += 1;
@@ -147,17 +146,16 @@ impl TxRing {
     /// End the current batch: set RS on its last descriptor and return the
     /// new tail to write to TDT, or `None` if nothing was pushed since the
     /// last doorbell (then no doorbell is needed).
-    pub fn close_batch<M: DescriptorMemory<TxDesc>>(&mut self, mem: &mut M) -> Option<u16> {
+    pub fn close_batch<D: TxDescriptor, M: DescriptorMemory<D>>(&mut self, mem: &mut M) -> Option<u16> {
         if self.unposted == 0 {
             return None;
         }
         let last = self.wrap(u32::from(self.next_to_use) + u32::from(self.size) - 1);
         let mut desc = mem.read(usize::from(last));
-        desc.cmd.insert(TxCmd::RS);
-        // The NIC does not own this slot yet, so any DD in it is stray (an
-        // untrusted device may write anywhere in the ring): clear it, or
-        // reclaim would free the batch before it was sent.
-        desc.status = TxStatus::empty();
+        // RS, and the status cleared: the NIC does not own this slot yet, so
+        // any DD in it is stray (an untrusted device may write anywhere in the
+        // ring), and left there it would free the batch before it was sent.
+        desc.request_status();
         mem.write(usize::from(last), desc);
         self.batch_ends.push_back(last);
         self.unposted = 0;
@@ -168,12 +166,12 @@ impl TxRing {
     /// oldest first, stopping at the first batch not yet done. Only batch
     /// ends are read, and of them only the status byte; a DD the NIC wrote
     /// anywhere else is never consulted.
-    pub fn reclaim<M: DescriptorMemory<TxDesc>>(&mut self, mem: &M) -> Reclaimed {
+    pub fn reclaim<D: TxDescriptor, M: DescriptorMemory<D>>(&mut self, mem: &M) -> Reclaimed {
         let first = self.next_to_clean;
         let mut count: u16 = 0;
         while let Some(&end) = self.batch_ends.front() {
             // Only DD matters here, and a one-byte read of it cannot be torn.
-            if !TxStatus::from_bits_retain(mem.read_status(usize::from(end))).contains(TxStatus::DD) {
+            if !D::done(mem.read_status(usize::from(end))) {
                 break;
             }
             let batch_len = self.wrap(u32::from(end) + u32::from(self.size) - u32::from(self.next_to_clean)) + 1;
@@ -208,6 +206,7 @@ impl TxRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desc::{TxCmd, TxDesc, TxStatus};
     use crate::memory::doubles::{Access, RecordingMemory};
     use crate::memory::VecMemory;
     use proptest::prelude::*;
@@ -460,6 +459,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
+    use crate::desc::{TxDesc, TxStatus};
     use crate::memory::VecMemory;
     use proptest::prelude::*;
 
