@@ -4,7 +4,7 @@
 #
 # Usage: scripts/testbed.sh [options] [--] 'shell command run in the guest'
 #   (several words after the options are joined with spaces into one command)
-#   --nic MODEL          e1000 or e1000e (or rtl8139: a NIC zcnic does not support, for tests); repeatable, 1 to 4 NICs (NIC0, NIC1, ... in order);
+#   --nic MODEL          e1000, e1000e or igb (or rtl8139: a NIC zcnic does not support, for tests); repeatable, 1 to 4 NICs (NIC0, NIC1, ... in order);
 #                        default: one e1000
 #   --kernel KIND        cloud (default; no e1000 driver, fastest) or full (has e1000.ko/e1000e.ko)
 #   --out DIR            results directory (created; default: a new mktemp -d, printed on stderr)
@@ -38,12 +38,12 @@
 # In the guest the command runs with `sh /cmd.sh` in /tmp, stdin from /dev/null, as root, with
 #   PATH       /zcnic/bin (our static binaries and examples) first, then busybox
 #   NIC_COUNT  number of NICs;  NIC<i>  PCI address (0000:00:02.0 ...), found by vendor:device in
-#              PCI order;  MAC<i>  its MAC (52:54:00:12:34:5<i>);  MODEL<i>  e1000 or e1000e;
+#              PCI order;  MAC<i>  its MAC (52:54:00:12:34:5<i>);  MODEL<i>  e1000, e1000e or igb;
 #   GROUP<i>   its IOMMU group number (/dev/vfio/<group> once bound);  ZCNIC_TESTBED=1;
 #   DISK       /disk, only with --disk (the ext4 of IMAGE on /dev/vda, a virtio-blk PCI device at
 #              0000:00:10.0, outside the IOMMU's translation: iommu_platform=off)
 # hugetlbfs is mounted on /dev/hugepages, tmpfs on /tmp and /dev/shm. Kernel modules vfio,
-# vfio-pci, vfio_iommu_type1 (and deps) are loaded; e1000/e1000e (full kernel only) are in the
+# vfio-pci, vfio_iommu_type1 (and deps) are loaded; e1000/e1000e/igb (full kernel only) are in the
 # initramfs but not loaded: `modprobe e1000` loads them. With --disk, the virtio modules (and, full
 # kernel, ext4 and crc32c) are loaded too; a disk that cannot be mounted is a test-bed failure (125).
 #
@@ -70,7 +70,7 @@ BASE_FORMAT=1
 # Kernel modules loaded at boot (with their dependencies), and modules only shipped (when the kernel
 # has them) so that the command can `modprobe` them.
 LOAD_MODULES="vfio-pci vfio_iommu_type1"
-SHIP_MODULES="e1000 e1000e"
+SHIP_MODULES="e1000 e1000e igb"
 # Loaded only with --disk, from the per-run archive (those built into the kernel are skipped): the
 # virtio-blk disk, and ext4 with the crc32c its metadata checksums need (a crypto-API dependency that
 # modules.dep does not list).
@@ -113,7 +113,7 @@ need_uint() { [[ "$2" =~ ^[0-9]+$ ]] || usage_error "option $1 needs a number, g
 while [ $# -gt 0 ]; do
     case "$1" in
         --nic) need_arg "$@"
-            case "$2" in e1000|e1000e|rtl8139) NICS+=("$2") ;; *) usage_error "--nic: unknown model '$2' (e1000, e1000e, or rtl8139 as a NIC zcnic does not support)" ;; esac
+            case "$2" in e1000|e1000e|igb|rtl8139) NICS+=("$2") ;; *) usage_error "--nic: unknown model '$2' (e1000, e1000e, igb, or rtl8139 as a NIC zcnic does not support)" ;; esac
             shift 2 ;;
         --kernel) need_arg "$@"
             case "$2" in cloud|full) KIND="$2" ;; *) usage_error "--kernel: '$2' is not cloud or full" ;; esac
@@ -441,6 +441,11 @@ QEMU_ARGS=(
     -device intel-iommu,intremap=on
 )
 [ -z "$MONITOR" ] || QEMU_ARGS+=(-monitor "unix:$MONITOR,server=on,wait=off")
+# An igb's SR-IOV capability places its (disabled) VFs at the PF's devfn + 0x80, stride 2: seven
+# functions over two slots. PFs in neighbouring slots would collide there, so with an igb present
+# every NIC gets every other slot (2, 4, 6, 8; their VFs land in slots 18-25).
+slot_step=1
+case " ${NICS[*]} " in *" igb "*) slot_step=2 ;; esac
 for i in "${!NICS[@]}"; do
     netdev="hubport,id=n$i,hubid=0"
     if [ -n "$UDP_LINK" ]; then
@@ -448,7 +453,7 @@ for i in "${!NICS[@]}"; do
     fi
     QEMU_ARGS+=(
         -netdev "$netdev"
-        -device "${NICS[$i]},netdev=n$i,mac=52:54:00:12:34:5$i,addr=$(printf '0x%x' $((2 + i)))"
+        -device "${NICS[$i]},netdev=n$i,mac=52:54:00:12:34:5$i,addr=$(printf '0x%x' $((2 + slot_step * i)))"
     )
     # A capture of hundreds of MB slows QEMU down: --no-pcap leaves it out (benchmarks).
     [ "$PCAP" -eq 0 ] || QEMU_ARGS+=(-object "filter-dump,id=f$i,netdev=n$i,file=$(qesc "$OUT/nic$i.pcap")")

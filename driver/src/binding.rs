@@ -486,7 +486,7 @@ mod tests {
     #[test]
     fn unsupported_and_non_network_devices_need_force() {
         let mut f = facts();
-        f.device = 0x10c9;
+        f.device = 0x1533;
         assert!(check_bind(&f, false).unwrap_err().to_string().contains("does not drive"));
         assert!(check_bind(&f, true).is_ok());
         f.class = 0x010601;

@@ -236,6 +236,15 @@ pub enum Error {
         len: u64,
     },
 
+    /// A queue did not come on.
+    #[error("the NIC did not enable queue {queue} within {ms} ms of being asked (RXDCTL/TXDCTL.ENABLE stayed clear): check that the ring was programmed and the NIC is not wedged")]
+    QueueEnableTimeout {
+        /// The queue.
+        queue: u32,
+        /// How long we waited.
+        ms: u64,
+    },
+
     /// The NIC did not finish its reset.
     #[error("the NIC did not come out of reset within {ms} ms (CTRL.RST still set): is it in a low-power state or wedged? Try unbinding and rebinding it")]
     ResetTimeout {
@@ -274,9 +283,11 @@ pub enum Error {
         why: &'static str,
     },
 
-    /// The 82574L's firmware kept the MDIO/NVM semaphore.
-    #[error("the NIC's firmware held the MDIO/NVM semaphore (EXTCNF_CTRL) for more than {ms} ms: manageability firmware may be busy or wedged; power-cycle the machine if it persists")]
+    /// The NIC's firmware kept a semaphore it shares with the driver.
+    #[error("the NIC's firmware held the {which} semaphore for more than {ms} ms: manageability firmware may be busy or wedged; power-cycle the machine if it persists")]
     SemaphoreTimeout {
+        /// Which semaphore (and register).
+        which: &'static str,
         /// How long we waited.
         ms: u64,
     },

@@ -88,6 +88,7 @@ for d in /sys/bus/pci/devices/*; do
     case "$v:$dev" in
         0x8086:0x100e) model=e1000 ;;
         0x8086:0x10d3) model=e1000e ;;
+        0x8086:0x10c9) model=igb ;;
         0x10ec:0x8139) model=rtl8139 ;;
         *) continue ;;
     esac

@@ -15,11 +15,15 @@
 mod batch;
 pub(crate) mod e1000;
 pub(crate) mod frame;
+pub(crate) mod igb;
 mod link;
+pub(crate) mod models;
 mod nic;
 pub(crate) mod register;
+mod rx_queue;
 mod stats;
 mod stop;
+mod tx_queue;
 
 pub use batch::TxBatch;
 pub(crate) use frame::{ChecksumOffload, L4Protocol, TxFrame};
@@ -30,7 +34,8 @@ pub use nic::{Nic, NicConfig};
 pub use stats::{Counters, HwStats, RxStats, TxStats};
 pub use stop::StopFlag;
 
-pub use e1000::DeviceModel;
+pub use models::DeviceModel;
+pub(crate) use models::Part;
 
 use crate::error::Error;
 use crate::mac::MacAddress;
@@ -44,7 +49,7 @@ pub const MIN_FRAME_LEN: usize = 60;
 
 /// Every NIC model zcnic drives, across families.
 pub fn supported_devices() -> impl Iterator<Item = &'static DeviceModel> {
-    e1000::SUPPORTED_DEVICES.iter()
+    models::SUPPORTED_DEVICES.iter()
 }
 
 /// The model with this PCI vendor and device ID, if zcnic drives it.

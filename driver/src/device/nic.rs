@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use vfio_bindings::bindings::vfio::VFIO_PCI_BAR0_REGION_INDEX;
 
-use super::{e1000, find_model, supported_list, DeviceModel, NicFamily, TxBatch, TxFrame, Wake};
+use super::{e1000, find_model, igb, supported_list, DeviceModel, NicFamily, TxBatch, TxFrame, Wake};
 use super::{Counters, HwStats, LinkInfo, LinkMode, StopFlag, TxStats};
 use crate::error::Error;
 use crate::mac::MacAddress;
@@ -145,8 +145,13 @@ impl Nic {
                 None => log::info!("{addr}: no PCI Express capability; nothing to do for ASPM"),
             }
         }
-        let family = Box::new(e1000::E1000::new(model, bar, io, &container, config)?);
-        let irq = Interrupt::enable(&device)?;
+        let (family, irq): (Box<dyn NicFamily>, Interrupt) = if model.is_igb() {
+            let irq = Interrupt::enable(&device, Some(igb::MSIX_VECTORS))?;
+            (Box::new(igb::Igb::new(model, bar, &container, config, irq.mode())?), irq)
+        } else {
+            let family = Box::new(e1000::E1000::new(model, bar, io, &container, config)?);
+            (family, Interrupt::enable(&device, None)?)
+        };
         let mut nic = Nic {
             family,
             irq,

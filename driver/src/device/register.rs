@@ -203,7 +203,11 @@ pub(crate) mod fake {
     pub(crate) struct FakeRegisters {
         values: RefCell<HashMap<u32, u32>>,
         log: RefCell<Vec<Access>>,
+        /// What a write to an offset stores, when not the value written.
+        on_write: RefCell<HashMap<u32, WriteHook>>,
     }
+
+    type WriteHook = Box<dyn Fn(u32) -> u32>;
 
     /// One access, as the device saw it.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +225,12 @@ pub(crate) mod fake {
         /// A register's value now.
         pub(crate) fn get(&self, offset: u32) -> u32 {
             self.values.borrow().get(&offset).copied().unwrap_or(0)
+        }
+
+        /// From now on a write of `v` to `offset` stores `hook(v)` (a bit
+        /// the device never sets, a field it ignores).
+        pub(crate) fn on_write(&self, offset: u32, hook: impl Fn(u32) -> u32 + 'static) {
+            self.on_write.borrow_mut().insert(offset, Box::new(hook));
         }
 
         /// Every access so far, in order.
@@ -249,7 +259,8 @@ pub(crate) mod fake {
 
         fn write32(&self, offset: u32, value: u32) {
             self.log.borrow_mut().push(Access::Write(offset, value));
-            self.set(offset, value);
+            let stored = self.on_write.borrow().get(&offset).map_or(value, |hook| hook(value));
+            self.set(offset, stored);
         }
     }
 }

@@ -273,9 +273,9 @@ mod tests {
     #[test]
     fn an_unsupported_device_is_refused_naming_what_is_supported() {
         let sys = FakeSys::new();
-        sys.device("0000:00:03.0", 0x8086, 0x10c9, 0x020000, Some("vfio-pci"), Some(3));
+        sys.device("0000:00:03.0", 0x8086, 0x1533, 0x020000, Some("vfio-pci"), Some(3));
         let msg = sys.sysfs().check(&addr("0000:00:03.0")).unwrap_err().to_string();
-        assert!(msg.contains("8086:10c9") && msg.contains("8086:100e") && msg.contains("8086:10d3"), "{msg}");
+        assert!(msg.contains("8086:1533") && msg.contains("8086:100e") && msg.contains("8086:10d3"), "{msg}");
     }
 
     #[test]

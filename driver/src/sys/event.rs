@@ -44,6 +44,21 @@ impl EventFd {
     }
 }
 
+/// Sleep until one of `fds` is readable or `timeout` passes; returns which
+/// are readable (none on timeout or EINTR).
+pub(crate) fn poll_any(fds: &[&EventFd], timeout: Duration) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|f| libc::pollfd { fd: f.0.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let ms = if ms == 0 && !timeout.is_zero() { 1 } else { ms };
+    // SAFETY: `pfds` is a live array of exactly `pfds.len()` pollfds.
+    match super::check(unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) }) {
+        Ok(_) => Ok(pfds.iter().map(|p| p.revents & libc::POLLIN != 0).collect()),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(vec![false; fds.len()]),
+        Err(e) => Err(e),
+    }
+}
+
 impl AsFd for EventFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()

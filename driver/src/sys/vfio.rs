@@ -11,8 +11,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use vfio_bindings::bindings::vfio::{
     vfio_device_info, vfio_group_status, vfio_info_cap_header, vfio_iommu_type1_dma_map, vfio_iommu_type1_dma_unmap,
     vfio_iommu_type1_info, vfio_iommu_type1_info_cap_iova_range, vfio_iova_range, vfio_irq_info, vfio_irq_set,
-    vfio_region_info, VFIO_BASE, VFIO_IOMMU_INFO_CAPS, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, VFIO_IRQ_SET_DATA_EVENTFD,
-    VFIO_IRQ_SET_DATA_NONE, VFIO_TYPE,
+    vfio_region_info, VFIO_BASE, VFIO_IOMMU_INFO_CAPS, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
+    VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_EVENTFD, VFIO_IRQ_SET_DATA_NONE, VFIO_TYPE,
 };
 
 use super::check;
@@ -116,37 +116,63 @@ pub(crate) fn device_get_irq_info(device: BorrowedFd<'_>, index: u32) -> io::Res
     Ok(info)
 }
 
-/// A `vfio_irq_set` followed by its data: one eventfd. vfio-bindings declares
-/// the data as a flexible array member, which Rust cannot size on the stack,
-/// so the header is its structure and the one fd follows it here.
-#[repr(C)]
-struct IrqSetOneFd {
-    header: vfio_irq_set,
-    fd: i32,
+/// VFIO_DEVICE_SET_IRQS without data (DATA_NONE) for `count` vectors of
+/// `index` from 0: with ACTION_TRIGGER and 0 vectors it disables the index;
+/// with ACTION_UNMASK and 1 it unmasks INTx.
+pub(crate) fn device_set_irqs(device: BorrowedFd<'_>, index: u32, action: u32, count: u32) -> io::Result<()> {
+    let mut set = vfio_irq_set {
+        argsz: argsz::<vfio_irq_set>(),
+        flags: VFIO_IRQ_SET_DATA_NONE | action,
+        index,
+        start: 0,
+        count,
+        ..Default::default()
+    };
+    // SAFETY: `set` is a live vfio_irq_set and argsz is its size: without
+    // data the kernel reads nothing after the header.
+    unsafe { ioctl_ptr(device, DEVICE_SET_IRQS, &mut set) }.map(drop)
 }
 
-// The kernel reads the fds right after the header: no padding may come between.
-const _: () = assert!(std::mem::offset_of!(IrqSetOneFd, fd) == std::mem::size_of::<vfio_irq_set>());
+/// Largest number of vectors set at once (the 82576's PF has 10; MSI-X allows 2048).
+pub(crate) const MAX_IRQ_VECTORS: usize = 64;
 
-/// VFIO_DEVICE_SET_IRQS for vector 0 of `index`: with `eventfd`, `action` gets
-/// DATA_EVENTFD and that fd; without, DATA_NONE and `count` vectors (0
-/// disables the index, 1 with ACTION_UNMASK unmasks INTx).
-pub(crate) fn device_set_irqs(
+/// A `vfio_irq_set` followed by up to [`MAX_IRQ_VECTORS`] eventfds, for
+/// wiring several MSI-X vectors in one call (the kernel reads `count` fds).
+#[repr(C)]
+struct IrqSetFds {
+    header: vfio_irq_set,
+    fds: [i32; MAX_IRQ_VECTORS],
+}
+
+const _: () = assert!(std::mem::offset_of!(IrqSetFds, fds) == std::mem::size_of::<vfio_irq_set>());
+
+/// VFIO_DEVICE_SET_IRQS with ACTION_TRIGGER and DATA_EVENTFD for vectors
+/// `0..eventfds.len()` of `index`: vector i signals `eventfds[i]`.
+pub(crate) fn device_set_irq_eventfds(
     device: BorrowedFd<'_>,
     index: u32,
-    action: u32,
-    count: u32,
-    eventfd: Option<BorrowedFd<'_>>,
+    eventfds: &[BorrowedFd<'_>],
 ) -> io::Result<()> {
-    let (data_flag, fd, size) = match eventfd {
-        Some(fd) => (VFIO_IRQ_SET_DATA_EVENTFD, fd.as_raw_fd(), argsz::<IrqSetOneFd>()),
-        // Without data the structure ends at the header.
-        None => (VFIO_IRQ_SET_DATA_NONE, -1, argsz::<vfio_irq_set>()),
+    if eventfds.is_empty() || eventfds.len() > MAX_IRQ_VECTORS {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "between 1 and 64 eventfds"));
+    }
+    let count = eventfds.len() as u32;
+    let size = argsz::<vfio_irq_set>() + count * std::mem::size_of::<i32>() as u32;
+    let header = vfio_irq_set {
+        argsz: size,
+        flags: VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+        index,
+        start: 0,
+        count,
+        ..Default::default()
     };
-    let header = vfio_irq_set { argsz: size, flags: data_flag | action, index, start: 0, count, ..Default::default() };
-    let mut set = IrqSetOneFd { header, fd };
-    // SAFETY: `set` is live and at least `argsz` bytes; with DATA_EVENTFD the
-    // kernel reads `count` (1) i32 fds right after the header, which is `fd`.
+    let mut set = IrqSetFds { header, fds: [-1; MAX_IRQ_VECTORS] };
+    for (slot, fd) in set.fds.iter_mut().zip(eventfds) {
+        *slot = fd.as_raw_fd();
+    }
+    // SAFETY: `set` is live and larger than `argsz` (count <= MAX_IRQ_VECTORS
+    // fds follow the header with no padding); the kernel reads `count` i32
+    // fds right after the header, every one of them a live eventfd we borrow.
     unsafe { ioctl_ptr(device, DEVICE_SET_IRQS, &mut set) }.map(drop)
 }
 

@@ -4,18 +4,20 @@
 //! INTx (the only kind the 82540EM has) is level-triggered and automasked by
 //! VFIO: after each interrupt the driver must make the device deassert the line
 //! (on the e1000, by reading ICR) and then unmask it. MSI needs no unmasking.
+//! MSI-X gives each vector its own eventfd; the device says which cause
+//! raises which vector (the igb's IVAR registers).
 
 use std::os::fd::AsFd;
 use std::time::Duration;
 
 use vfio_bindings::bindings::vfio::{
     VFIO_IRQ_INFO_EVENTFD, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_ACTION_UNMASK, VFIO_PCI_INTX_IRQ_INDEX,
-    VFIO_PCI_MSI_IRQ_INDEX,
+    VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX,
 };
 
 use super::Device;
 use crate::error::Error;
-use crate::sys::event::EventFd;
+use crate::sys::event::{poll_any, EventFd};
 use crate::sys::vfio as ioctl;
 
 /// Which interrupt mechanism is in use.
@@ -25,6 +27,8 @@ pub enum IrqMode {
     Intx,
     /// Message-signalled, one vector.
     Msi,
+    /// MSI-X with this many vectors, each with its own eventfd.
+    MsiX(u32),
 }
 
 impl IrqMode {
@@ -32,39 +36,57 @@ impl IrqMode {
         match self {
             IrqMode::Intx => VFIO_PCI_INTX_IRQ_INDEX,
             IrqMode::Msi => VFIO_PCI_MSI_IRQ_INDEX,
+            IrqMode::MsiX(_) => VFIO_PCI_MSIX_IRQ_INDEX,
         }
     }
 }
 
-/// A device interrupt wired to an eventfd.
+/// A device's interrupt vectors, each wired to an eventfd.
 #[derive(Debug)]
 pub(crate) struct Interrupt {
     mode: IrqMode,
-    eventfd: EventFd,
+    eventfds: Vec<EventFd>,
 }
 
 impl Interrupt {
-    /// Wire the device's interrupt to a new eventfd: MSI if the device offers
-    /// it, INTx otherwise.
-    pub(crate) fn enable(device: &Device) -> Result<Interrupt, Error> {
+    /// Wire the device's interrupts to new eventfds. With `msix_vectors`,
+    /// MSI-X with that many vectors if the device offers as many; otherwise
+    /// MSI if it offers it, INTx if not.
+    pub(crate) fn enable(device: &Device, msix_vectors: Option<u32>) -> Result<Interrupt, Error> {
         let fd = device.as_fd();
-        let offers = |index| {
+        let offered = |index| {
             ioctl::device_get_irq_info(fd, index)
-                .map(|i| i.count > 0 && i.flags & VFIO_IRQ_INFO_EVENTFD != 0)
-                .unwrap_or(false)
+                .map(|i| if i.flags & VFIO_IRQ_INFO_EVENTFD != 0 { i.count } else { 0 })
+                .unwrap_or(0)
         };
-        let mode = if offers(VFIO_PCI_MSI_IRQ_INDEX) {
-            IrqMode::Msi
-        } else if offers(VFIO_PCI_INTX_IRQ_INDEX) {
-            IrqMode::Intx
-        } else {
-            return Err(Error::VfioUnsupported("the device offers neither MSI nor INTx through VFIO".into()));
+        let mode = match msix_vectors {
+            Some(n) if n >= 1 && offered(VFIO_PCI_MSIX_IRQ_INDEX) >= n => IrqMode::MsiX(n),
+            Some(n) => {
+                log::info!("{}: VFIO offers fewer than {n} MSI-X vectors; falling back", device.addr());
+                Self::single_vector_mode(&offered)?
+            }
+            None => Self::single_vector_mode(&offered)?,
         };
-        let eventfd = EventFd::new().map_err(Error::os("eventfd"))?;
-        ioctl::device_set_irqs(fd, mode.index(), VFIO_IRQ_SET_ACTION_TRIGGER, 1, Some(eventfd.as_fd()))
-            .map_err(Error::os("VFIO_DEVICE_SET_IRQS (enable)"))?;
+        let count = match mode {
+            IrqMode::MsiX(n) => n as usize,
+            _ => 1,
+        };
+        let eventfds =
+            (0..count).map(|_| EventFd::new().map_err(Error::os("eventfd"))).collect::<Result<Vec<_>, _>>()?;
+        let fds: Vec<_> = eventfds.iter().map(AsFd::as_fd).collect();
+        ioctl::device_set_irq_eventfds(fd, mode.index(), &fds).map_err(Error::os("VFIO_DEVICE_SET_IRQS (enable)"))?;
         log::debug!("{}: interrupts through {mode:?}", device.addr());
-        Ok(Interrupt { mode, eventfd })
+        Ok(Interrupt { mode, eventfds })
+    }
+
+    fn single_vector_mode(offered: &dyn Fn(u32) -> u32) -> Result<IrqMode, Error> {
+        if offered(VFIO_PCI_MSI_IRQ_INDEX) > 0 {
+            Ok(IrqMode::Msi)
+        } else if offered(VFIO_PCI_INTX_IRQ_INDEX) > 0 {
+            Ok(IrqMode::Intx)
+        } else {
+            Err(Error::VfioUnsupported("the device offers neither MSI nor INTx through VFIO".into()))
+        }
     }
 
     /// The mechanism in use.
@@ -72,18 +94,23 @@ impl Interrupt {
         self.mode
     }
 
-    /// Sleep until the interrupt fires or `timeout` passes. Returns how many
+    /// Sleep until any vector fires or `timeout` passes. Returns how many
     /// interrupts were signalled (0 on timeout or a signal).
     pub(crate) fn wait(&self, timeout: Duration) -> Result<u64, Error> {
-        let ready = self.eventfd.poll(timeout).map_err(Error::os("poll on the interrupt eventfd"))?;
-        Ok(if ready { self.eventfd.take() } else { 0 })
+        if let [only] = self.eventfds.as_slice() {
+            let ready = only.poll(timeout).map_err(Error::os("poll on the interrupt eventfd"))?;
+            return Ok(if ready { only.take() } else { 0 });
+        }
+        let all: Vec<&EventFd> = self.eventfds.iter().collect();
+        let ready = poll_any(&all, timeout).map_err(Error::os("poll on the interrupt eventfds"))?;
+        Ok(self.eventfds.iter().zip(ready).filter(|(_, r)| *r).map(|(fd, _)| fd.take()).sum())
     }
 
     /// After the device has deasserted its interrupt (ICR read), let INTx
     /// through again. A no-op for MSI.
     pub(crate) fn unmask(&self, device: &Device) -> Result<(), Error> {
         if self.mode == IrqMode::Intx {
-            ioctl::device_set_irqs(device.as_fd(), VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, 1, None)
+            ioctl::device_set_irqs(device.as_fd(), VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, 1)
                 .map_err(Error::os("VFIO_DEVICE_SET_IRQS (unmask INTx)"))?;
         }
         Ok(())
@@ -91,8 +118,7 @@ impl Interrupt {
 
     /// Disconnect the eventfd from the device.
     pub(crate) fn disable(&self, device: &Device) {
-        if let Err(e) = ioctl::device_set_irqs(device.as_fd(), self.mode.index(), VFIO_IRQ_SET_ACTION_TRIGGER, 0, None)
-        {
+        if let Err(e) = ioctl::device_set_irqs(device.as_fd(), self.mode.index(), VFIO_IRQ_SET_ACTION_TRIGGER, 0) {
             log::warn!("{}: could not disable interrupts: {e}", device.addr());
         }
     }

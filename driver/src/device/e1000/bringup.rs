@@ -11,10 +11,10 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::models::DeviceModel;
 use super::phy;
 use super::regs::{self, stats, Ctrl, CtrlExt, Eecd, Interrupts, Rah, Rctl, Status, Tctl, Txdctl};
 use crate::device::register::{RegisterIo, Registers};
+use crate::device::{DeviceModel, Part};
 use crate::device::LinkMode;
 use crate::error::Error;
 use crate::mac::MacAddress;
@@ -41,7 +41,7 @@ const AUTO_READ_TIMEOUT: Duration = Duration::from_millis(100);
 const PHY_CONFIG_AFTER_AUTO_READ: Duration = Duration::from_millis(25);
 
 /// Poll `done` every `every` until it holds or `timeout` passes.
-fn poll_until(timeout: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+pub(crate) fn poll_until(timeout: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     loop {
         if done() {
@@ -54,9 +54,9 @@ fn poll_until(timeout: Duration, every: Duration, mut done: impl FnMut() -> bool
     }
 }
 
-/// 82574L: stop the NIC starting PCIe requests and wait until those in
-/// flight have completed, so that the reset cannot cut a DMA in half.
-fn disable_master<R: RegisterIo + ?Sized>(regs: &R) -> Result<(), Error> {
+/// 82574L and 82576: stop the NIC starting PCIe requests and wait until
+/// those in flight have completed, so that the reset cannot cut a DMA in half.
+pub(crate) fn disable_master<R: RegisterIo + ?Sized>(regs: &R) -> Result<(), Error> {
     regs.modify(regs::CTRL, |c| c | Ctrl::GIO_MASTER_DISABLE);
     let idle = poll_until(MASTER_DISABLE_TIMEOUT, Duration::from_micros(100), || {
         !regs.read(regs::STATUS).contains(Status::GIO_MASTER_ENABLE)
@@ -86,11 +86,11 @@ pub(crate) fn reset<R: RegisterIo + ?Sized>(
     io: Option<&dyn RegisterIo>,
 ) -> Result<(), Error> {
     quiesce(regs);
-    if model.is_82574 {
+    if model.is_82574() {
         disable_master(regs)?;
     }
     let ctrl = regs.read(regs::CTRL) | Ctrl::RST;
-    if model.is_82574 {
+    if model.is_82574() {
         phy::with_semaphore(regs, model, || {
             regs.write(regs::CTRL, ctrl);
             Ok(())
@@ -106,12 +106,12 @@ pub(crate) fn reset<R: RegisterIo + ?Sized>(
     if !poll_until(RESET_TIMEOUT, Duration::from_micros(100), || !regs.read(regs::CTRL).contains(Ctrl::RST)) {
         return Err(Error::ResetTimeout { ms: RESET_TIMEOUT.as_millis() as u64 });
     }
-    if model.is_82574
+    if model.is_82574()
         && !poll_until(AUTO_READ_TIMEOUT, Duration::from_micros(100), || regs.read(regs::EECD).contains(Eecd::AUTO_RD))
     {
         return Err(Error::AutoReadTimeout { ms: AUTO_READ_TIMEOUT.as_millis() as u64 });
     }
-    if model.is_82574 {
+    if model.is_82574() {
         log::info!("{}: reset done, EEPROM auto-read done (EECD.AUTO_RD)", model.name);
         // The part configures its PHY from the EEPROM only after AUTO_RD is
         // set and signals nothing when it is done; its datasheet (and Linux)
@@ -158,7 +158,7 @@ pub(crate) fn setup_link<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel, 
             }
         }
     });
-    if model.is_82574 {
+    if model.part != Part::I82540EM {
         regs.modify(regs::CTRL_EXT, |c| c | CtrlExt::DRV_LOAD);
     }
 }
@@ -195,7 +195,7 @@ pub(crate) fn configure_tx<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel
     regs.write(regs::TADV, 0);
     regs.write(regs::TIPG, regs::TIPG_COPPER);
     // The 82574L's TXDCTL (and TARC0) are its init bits' business (init_82574.rs).
-    if !model.is_82574 {
+    if !model.is_82574() {
         regs.write(regs::TXDCTL, Txdctl::GRAN);
     }
 }
@@ -209,7 +209,7 @@ pub(crate) fn program_flow_control<R: RegisterIo + ?Sized>(regs: &R, model: &Dev
     regs.write(regs::FCAL, 0x00c2_8001);
     regs.write(regs::FCAH, 0x0000_0100);
     regs.write(regs::FCT, 0x8808);
-    regs.write(regs::FCTTV, if model.is_82574 { 0x0680 } else { 0xffff });
+    regs.write(regs::FCTTV, if model.is_82574() { 0x0680 } else { 0xffff });
     regs.write(regs::FCRTL, 0);
     regs.write(regs::FCRTH, 0);
 }
@@ -217,7 +217,14 @@ pub(crate) fn program_flow_control<R: RegisterIo + ?Sized>(regs: &R, model: &Dev
 /// Turn pause on or off as negotiated: CTRL.RFCE honours received pause
 /// frames, CTRL.TFCE sends them (with the XON/XOFF thresholds).
 pub(crate) fn apply_pause<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel, rx: bool, tx: bool) {
-    let (low, high) = if model.is_82574 { (0x7328, 0x7330) } else { (0xacc0, 0xacc8) };
+    // Below the receive packet buffer less room for frames in flight, as
+    // Linux computes them: 48 KiB on the 82540EM, 32 KiB on the 82574L,
+    // 64 KiB on the 82576.
+    let (low, high) = match model.part {
+        Part::I82540EM => (0xacc0, 0xacc8),
+        Part::I82574L => (0x7328, 0x7330),
+        Part::I82576 => (0xe650, 0xe660),
+    };
     // Bit 31 of FCRTL: send XON when the buffer drains below the low mark.
     regs.write(regs::FCRTL, if tx { low | (1 << 31) } else { 0 });
     regs.write(regs::FCRTH, if tx { high } else { 0 });
@@ -285,10 +292,10 @@ pub(crate) fn link_up<R: RegisterIo + ?Sized>(regs: &R) -> bool {
 }
 
 /// Stop all DMA the NIC can start on its own: mask interrupts, disable RX and
-/// TX, and on the 82574L hand control back to the firmware.
+/// TX, and on the 82574L and 82576 hand control back to the firmware.
 pub(crate) fn stop<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel) {
     quiesce(regs);
-    if model.is_82574 {
+    if model.part != Part::I82540EM {
         regs.modify(regs::CTRL_EXT, |c| c.difference(CtrlExt::DRV_LOAD));
     }
 }
@@ -296,10 +303,10 @@ pub(crate) fn stop<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel) {
 #[cfg(test)]
 mod tests {
     use super::super::fake::{Behaviour, FakeNic};
-    use super::super::models::SUPPORTED_DEVICES;
     use super::super::nvm;
     use super::super::phy::{self, PhyControl};
     use super::*;
+    use crate::device::models::SUPPORTED_DEVICES;
     use crate::device::register::fake::{Access, FakeRegisters};
 
     const E1000: &DeviceModel = &SUPPORTED_DEVICES[0];

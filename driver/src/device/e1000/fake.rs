@@ -9,12 +9,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use super::models::DeviceModel;
 use super::nvm::{checksum, CHECKSUM_SUM};
 use super::phy::{self, PhyControl, PhyStatus};
 use super::regs::{self, Ctrl, Eecd, ExtcnfCtrl, Mdic, Status};
 use crate::device::register::fake::Access;
 use crate::device::register::RegisterIo;
+use crate::device::DeviceModel;
 
 /// How the fake behaves; the defaults are a healthy NIC.
 #[derive(Debug, Clone)]

@@ -5,30 +5,29 @@
 //! mapping holding both descriptor rings and the receive buffers, and the
 //! transmit header buffers in a mapping the device may only read.
 
-mod bringup;
+pub(crate) mod bringup;
 #[cfg(test)]
 mod fake;
 mod init_82574;
-mod models;
-mod nvm;
-mod phy;
+pub(crate) mod link;
+pub(crate) mod nvm;
+pub(crate) mod phy;
 pub(crate) mod regs;
-mod rx;
-mod stats;
+pub(crate) mod semaphore;
+pub(crate) mod stats;
 mod tx;
 
 use std::sync::Arc;
 
-pub use models::DeviceModel;
-pub(crate) use models::SUPPORTED_DEVICES;
-
-use regs::{Ctrl, Interrupts, Status};
-use rx::{RxQueue, RX_BUFFER_SIZE};
-use tx::TxQueue;
+use regs::Interrupts;
+use tx::E1000Tx;
+use zcnic_ring::LegacyRxDesc;
 
 use crate::device::register::{RegisterIo, Registers};
+use crate::device::rx_queue::{RxQueue, RX_BUFFER_SIZE};
+use crate::device::tx_queue::TxQueue;
 use crate::device::{
-    HwStats, LinkFacts, LinkInfo, LinkMode, NicConfig, NicFamily, RxStats, TxFrame, TxQueueState, TxStats, Wake,
+    DeviceModel, HwStats, LinkFacts, LinkInfo, NicConfig, NicFamily, RxStats, TxFrame, TxQueueState, TxStats, Wake,
 };
 use crate::dma::{self, DmaMapping};
 use crate::error::Error;
@@ -61,8 +60,8 @@ pub(crate) struct E1000 {
     // Field order is drop order: DMA memory is unmapped (the owner has
     // stopped the NIC first) before the register window goes.
     rings: DmaMapping,
-    tx: TxQueue,
-    rx: RxQueue,
+    tx: TxQueue<E1000Tx>,
+    rx: RxQueue<LegacyRxDesc>,
     regs: Bar,
     /// The I/O-port window, if VFIO offers one (the 82540EM's reset goes through it).
     io: Option<IoBar>,
@@ -87,8 +86,8 @@ impl E1000 {
         let layout = RingLayout::new(config.tx_ring_size, config.rx_ring_size);
         let (rings, kind) = dma::allocate(container, layout.total, DmaAccess::DeviceReadsWrites)?;
         log::debug!("rings at IOVA {:#x} ({kind:?})", rings.iova());
-        let tx = TxQueue::new(container, config.tx_ring_size, layout.tx_desc)?;
-        let rx = RxQueue::new(config.rx_ring_size, layout.rx_desc, layout.rx_buffers)?;
+        let tx = TxQueue::new(container, config.tx_ring_size, layout.tx_desc, regs::TDT)?;
+        let rx = RxQueue::new(config.rx_ring_size, layout.rx_desc, layout.rx_buffers, regs::RDT)?;
         Ok(E1000 {
             rings,
             tx,
@@ -100,27 +99,6 @@ impl E1000 {
             hw_stats: HwStats::default(),
             link_tried: String::new(),
         })
-    }
-}
-
-impl E1000 {
-    /// Flow control as negotiated (none without autonegotiation or link).
-    fn negotiated_pause(&self, mode: LinkMode) -> (bool, bool) {
-        let status = self.regs.read(regs::STATUS);
-        if mode != LinkMode::Autonegotiate || !status.contains(Status::LU) {
-            return (false, false);
-        }
-        match phy::state(&self.regs, self.model) {
-            Ok(p) => phy::resolve_pause(
-                phy::Advertise::from_bits_retain(p.advertise),
-                phy::Advertise::from_bits_retain(p.partner),
-                status.contains(Status::FD),
-            ),
-            Err(e) => {
-                log::warn!("cannot read the PHY to resolve flow control ({e}); pause off");
-                (false, false)
-            }
-        }
     }
 }
 
@@ -162,7 +140,7 @@ impl NicFamily for E1000 {
         let regs = &self.regs;
         let model = self.model;
         bringup::setup_link(regs, model, config.link_mode);
-        if model.is_82574 {
+        if model.is_82574() {
             init_82574::apply(regs);
         }
         match phy::state(regs, model) {
@@ -195,7 +173,7 @@ impl NicFamily for E1000 {
     }
 
     fn enable(&mut self, config: &NicConfig) {
-        let (rx_pause, tx_pause) = self.negotiated_pause(config.link_mode);
+        let (rx_pause, tx_pause) = link::negotiated_pause(&self.regs, self.model, config.link_mode);
         bringup::apply_pause(&self.regs, self.model, rx_pause, tx_pause);
         bringup::enable_tx(&self.regs);
         bringup::enable_rx(&self.regs, config.promiscuous);
@@ -210,36 +188,11 @@ impl NicFamily for E1000 {
     }
 
     fn link_info(&self) -> LinkInfo {
-        let status = self.regs.read(regs::STATUS);
-        let ctrl = self.regs.read(regs::CTRL);
-        let phy = phy::state(&self.regs, self.model).ok();
-        let up = status.contains(Status::LU);
-        let speed_mbit = up.then(|| {
-            if status.contains(Status::SPEED_1000) {
-                1000
-            } else if status.contains(Status::SPEED_100) {
-                100
-            } else {
-                10
-            }
-        });
-        LinkInfo {
-            phy_id: phy.map(|p| p.id),
-            up,
-            speed_mbit,
-            full_duplex: status.contains(Status::FD),
-            autoneg_complete: phy.is_some_and(|p| p.status & phy::PhyStatus::AUTONEG_COMPLETE.bits() != 0),
-            rx_pause: ctrl.contains(Ctrl::RFCE),
-            tx_pause: ctrl.contains(Ctrl::TFCE),
-        }
+        link::info(&self.regs, self.model)
     }
 
     fn link_facts(&self) -> LinkFacts {
-        LinkFacts {
-            mac_status: self.regs.read(regs::STATUS).bits(),
-            phy: phy::state(&self.regs, self.model).ok().map(|p| (p.id, p.control, p.status)),
-            tried: self.link_tried.clone(),
-        }
+        link::facts(&self.regs, self.model, &self.link_tried)
     }
 
     fn tx_room(&self, payload_segments: usize) -> usize {

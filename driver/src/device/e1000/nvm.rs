@@ -4,10 +4,10 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::models::DeviceModel;
-use super::phy::with_semaphore;
 use super::regs;
+use super::semaphore::{self, Shared};
 use crate::device::register::{RegisterIo, Registers};
+use crate::device::DeviceModel;
 use crate::error::Error;
 use crate::mac::MacAddress;
 
@@ -35,9 +35,9 @@ pub(crate) fn read_word<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel, w
     }
 }
 
-/// The checksummed words 0x00..=0x3F (under the 82574L's semaphore).
+/// The checksummed words 0x00..=0x3F (holding the NVM semaphore where the part has one).
 pub(crate) fn read_checksummed<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel) -> Result<Vec<u16>, Error> {
-    with_semaphore(regs, model, || (0..CHECKSUMMED_WORDS).map(|w| read_word(regs, model, w)).collect())
+    semaphore::with(regs, model, Shared::Nvm, || (0..CHECKSUMMED_WORDS).map(|w| read_word(regs, model, w)).collect())
 }
 
 /// The sum of the checksummed words (mod 2^16); valid when it is [`CHECKSUM_SUM`].

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use bitflags::bitflags;
 
-use super::models::DeviceModel;
-use super::regs::{self, ExtcnfCtrl, Mdic};
+use super::regs::{self, Mdic};
 use crate::device::register::{RegisterIo, Registers};
+use crate::device::DeviceModel;
 use crate::device::LinkMode;
 use crate::error::Error;
 
@@ -23,9 +23,6 @@ use crate::error::Error;
 pub(crate) const PHY_ADDR: u32 = 1;
 /// How long one MDIC access may take (Linux allows about 100 ms).
 const MDIC_TIMEOUT: Duration = Duration::from_millis(100);
-/// How long the 82574L's firmware may hold the MDIO semaphore (Linux tries
-/// ten times, 2-4 ms apart).
-const SEMAPHORE_TIMEOUT: Duration = Duration::from_millis(40);
 
 /// PHY register numbers (IEEE 802.3 clause 22).
 pub(crate) mod reg {
@@ -108,31 +105,13 @@ bitflags! {
     }
 }
 
-/// Hold the 82574L's MDIO/NVM semaphore for the duration of `f` (a no-op on
-/// the 82540EM, which has no firmware to share with).
+/// Hold the PHY's semaphore (see [`super::semaphore`]) for the duration of `f`.
 pub(crate) fn with_semaphore<R: RegisterIo + ?Sized, T>(
     regs: &R,
     model: &DeviceModel,
     f: impl FnOnce() -> Result<T, Error>,
 ) -> Result<T, Error> {
-    if !model.is_82574 {
-        return f();
-    }
-    let start = Instant::now();
-    loop {
-        regs.modify(regs::EXTCNF_CTRL, |c| c | ExtcnfCtrl::MDIO_SW_OWNERSHIP);
-        if regs.read(regs::EXTCNF_CTRL).contains(ExtcnfCtrl::MDIO_SW_OWNERSHIP) {
-            break;
-        }
-        if start.elapsed() > SEMAPHORE_TIMEOUT {
-            regs.modify(regs::EXTCNF_CTRL, |c| c.difference(ExtcnfCtrl::MDIO_SW_OWNERSHIP));
-            return Err(Error::SemaphoreTimeout { ms: SEMAPHORE_TIMEOUT.as_millis() as u64 });
-        }
-        thread::sleep(Duration::from_millis(2));
-    }
-    let result = f();
-    regs.modify(regs::EXTCNF_CTRL, |c| c.difference(ExtcnfCtrl::MDIO_SW_OWNERSHIP));
-    result
+    super::semaphore::with(regs, model, super::semaphore::Shared::Phy, f)
 }
 
 /// One MDIC operation, polled to completion; the data it returns.
@@ -227,7 +206,10 @@ pub(crate) fn bring_up<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel, mo
                     && control.contains(PhyControl::AUTONEG_ENABLE)
                     && advertised == ADVERTISE
                     && gig == want_gig
-                    && status.contains(PhyStatus::LINK_UP);
+                    && status.contains(PhyStatus::LINK_UP)
+                    // The MAC must see it too: after a reset the 82576 shows
+                    // no link until autonegotiation has run again.
+                    && regs.read(regs::STATUS).contains(regs::Status::LU);
                 if settled {
                     did.push("kept the link the PHY had negotiated with our advertisement".to_string());
                 } else {

@@ -171,6 +171,8 @@ bitflags! {
         const FD = 1 << 0;
         /// Link up.
         const LU = 1 << 1;
+        /// Function ID (bits 2-3) on dual-port parts: set for LAN port 1.
+        const FUNC_ID_1 = 1 << 2;
         /// Speed field (bits 6-7): 00 = 10, 01 = 100, 1x = 1000 Mb/s.
         const SPEED_100 = 1 << 6;
         const SPEED_1000 = 1 << 7;

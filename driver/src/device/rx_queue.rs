@@ -1,42 +1,57 @@
-//! The receive queue: an RX ring and one 2 KiB buffer per slot, both in the
-//! NIC's device-writable mapping. Frames are copied out of DMA memory before
+//! A receive queue, whatever the descriptor format (legacy or advanced): an
+//! RX ring and one 2 KiB buffer per slot, both in the NIC's device-writable
+//! mapping. Frames are copied out of DMA memory before
 //! the caller sees them (memory the NIC may write is never turned into a Rust
 //! reference), then the slots go straight back to the NIC with one RDT write
 //! per burst.
 
 use std::sync::atomic::{fence, Ordering};
 
-use zcnic_ring::{LegacyRxDesc, RxCompletion, RxRing};
+use std::marker::PhantomData;
 
-use super::regs;
-use crate::device::register::{RegisterIo, Registers};
+use zcnic_ring::{RxCompletion, RxDescriptor, RxRing};
+
+use crate::device::register::access::ReadWrite;
+use crate::device::register::{Reg, RegisterIo, Registers};
 use crate::device::RxStats;
 use crate::dma::{DescriptorView, DmaMapping};
 use crate::error::Error;
 
-/// Bytes per receive buffer (RCTL.BSIZE = 2048).
+/// Bytes per receive buffer (RCTL.BSIZE = 2048 on the e1000, SRRCTL.BSIZEPKT
+/// = 2 KiB on the igb).
 pub(crate) const RX_BUFFER_SIZE: usize = 2048;
 
-pub(crate) struct RxQueue {
+/// An RX queue of descriptors of type `D`.
+pub(crate) struct RxQueue<D> {
     ring: RxRing,
     desc_offset: usize,
     buffer_offset: usize,
+    /// The queue's tail register (the doorbell).
+    rdt: Reg<u32, ReadWrite>,
     scratch: Vec<u8>,
     stats: RxStats,
+    _desc: PhantomData<D>,
 }
 
-impl RxQueue {
-    pub(crate) fn new(size: u16, desc_offset: usize, buffer_offset: usize) -> Result<RxQueue, Error> {
+impl<D: RxDescriptor> RxQueue<D> {
+    pub(crate) fn new(
+        size: u16,
+        desc_offset: usize,
+        buffer_offset: usize,
+        rdt: Reg<u32, ReadWrite>,
+    ) -> Result<Self, Error> {
         Ok(RxQueue {
             ring: RxRing::new(size, RX_BUFFER_SIZE as u16)?,
             desc_offset,
             buffer_offset,
+            rdt,
             scratch: vec![0; RX_BUFFER_SIZE],
             stats: RxStats::default(),
+            _desc: PhantomData,
         })
     }
 
-    pub(crate) fn descriptors<'r>(&self, rings: &'r DmaMapping) -> DescriptorView<'r, LegacyRxDesc> {
+    pub(crate) fn descriptors<'r>(&self, rings: &'r DmaMapping) -> DescriptorView<'r, D> {
         DescriptorView::new(rings, self.desc_offset, usize::from(self.ring.size()))
     }
 
@@ -91,7 +106,7 @@ impl RxQueue {
         if let Some(tail) = self.ring.refill(&mut view, Self::buffer_iova(rings, self.buffer_offset)) {
             // Cleared descriptors must be visible before the NIC sees the new tail.
             fence(Ordering::SeqCst);
-            regs.write(regs::RDT, u32::from(tail));
+            regs.write(self.rdt, u32::from(tail));
             self.stats.doorbells += 1;
         }
         delivered
@@ -101,7 +116,7 @@ impl RxQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zcnic_ring::{RxErrors, RxStatus, VecMemory};
+    use zcnic_ring::{LegacyRxDesc, RxErrors, RxStatus, VecMemory};
 
     /// The device writes back garbage; every bad descriptor must be dropped
     /// and counted under its reason, and good ones still delivered.

@@ -1,4 +1,4 @@
-//! The e1000-family parts zcnic drives, and what differs between them.
+//! The NIC parts zcnic drives, across families, and what differs between them.
 
 use crate::pci::PciId;
 
@@ -11,6 +11,17 @@ pub(crate) struct EerdLayout {
     pub(crate) done: u32,
     /// Shift of the word address.
     pub(crate) addr_shift: u32,
+}
+
+/// Which part a model is: what the family code branches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// 82540EM (QEMU's `e1000`): PCI, legacy descriptors, INTx.
+    I82540EM,
+    /// 82574L (QEMU's `e1000e`): PCIe, MSI/MSI-X, a few errata.
+    I82574L,
+    /// 82576 (QEMU's `igb`): advanced descriptors, 16 queues, MSI-X.
+    I82576,
 }
 
 /// One supported NIC model.
@@ -28,15 +39,25 @@ pub struct DeviceModel {
     pub(crate) bar0_size: u64,
     /// EERD layout.
     pub(crate) eerd: EerdLayout,
-    /// Whether this is the 82574L (PCIe, e1000e), which needs a few extra bits.
-    pub(crate) is_82574: bool,
+    /// The part.
+    pub(crate) part: Part,
 }
 
 impl DeviceModel {
     /// Whether ASPM L0s/L1 must be off (the 82574L's errata, as Linux's
     /// e1000e flags it).
     pub(crate) fn needs_aspm_off(&self) -> bool {
-        self.is_82574
+        self.part == Part::I82574L
+    }
+
+    /// Whether this is the 82574L (PCIe, e1000e), which needs a few extra bits.
+    pub(crate) fn is_82574(&self) -> bool {
+        self.part == Part::I82574L
+    }
+
+    /// Whether this part belongs to the igb family (advanced descriptors).
+    pub(crate) fn is_igb(&self) -> bool {
+        self.part == Part::I82576
     }
 
     /// Its PCI vendor and device ID.
@@ -45,7 +66,7 @@ impl DeviceModel {
     }
 }
 
-/// Every e1000-family NIC zcnic drives.
+/// Every NIC zcnic drives.
 pub(crate) const SUPPORTED_DEVICES: &[DeviceModel] = &[
     DeviceModel {
         vendor_id: 0x8086,
@@ -54,7 +75,7 @@ pub(crate) const SUPPORTED_DEVICES: &[DeviceModel] = &[
         family: "e1000",
         bar0_size: 128 * 1024,
         eerd: EerdLayout { start: 1 << 0, done: 1 << 4, addr_shift: 8 },
-        is_82574: false,
+        part: Part::I82540EM,
     },
     DeviceModel {
         vendor_id: 0x8086,
@@ -63,6 +84,15 @@ pub(crate) const SUPPORTED_DEVICES: &[DeviceModel] = &[
         family: "e1000e",
         bar0_size: 128 * 1024,
         eerd: EerdLayout { start: 1 << 0, done: 1 << 1, addr_shift: 2 },
-        is_82574: true,
+        part: Part::I82574L,
+    },
+    DeviceModel {
+        vendor_id: 0x8086,
+        device_id: 0x10c9,
+        name: "82576",
+        family: "igb",
+        bar0_size: 128 * 1024,
+        eerd: EerdLayout { start: 1 << 0, done: 1 << 1, addr_shift: 2 },
+        part: Part::I82576,
     },
 ];
