@@ -1,4 +1,4 @@
-//! The packet-send example on an emulated e1000 and e1000e, in a QEMU guest:
+//! The packet-send example on an emulated e1000, e1000e and igb, in a QEMU guest:
 //! every frame asked for reaches the wire byte for byte and in order, and the
 //! error paths say what is wrong and put nothing on the wire.
 
@@ -54,6 +54,17 @@ fn e1000e_sends_minimum_size_frames_byte_exact() {
 #[test]
 fn e1000e_sends_odd_size_frames_in_odd_batches() {
     check_send("e1000e", 777, 343, 7, 16);
+}
+
+#[test]
+fn igb_sends_minimum_size_frames_byte_exact() {
+    check_send("igb", 1000, 60, 32, 16);
+}
+
+#[test]
+fn igb_sends_odd_size_frames_around_the_ring_in_odd_batches() {
+    // 1100 frames through a 512-descriptor ring of advanced descriptors.
+    check_send("igb", 1100, 1001, 7, 16);
 }
 
 #[test]

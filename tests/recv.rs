@@ -1,7 +1,8 @@
 //! Receiving with interrupts, in a QEMU guest with two NICs on one hub:
 //! packet-send on NIC 0, `zcnic recv` on NIC 1. The pcap recv writes must hold
 //! exactly the frames sent, interrupts must have been taken, and a receiver
-//! waiting for traffic that never comes must sleep, not spin.
+//! waiting for traffic that never comes must sleep, not spin. On the igb
+//! the queue's MSI-X vector must be the one that fired.
 
 mod testbed;
 
@@ -32,14 +33,19 @@ fn check_recv(model: &'static str) {
          {}; wait $pid; echo \"recv-exit=$?\"; echo '--- recv'; cat /tmp/recv.log; \
          echo '--- idle'; zcnic recv --pci $NIC1 --timeout 2; echo \"idle-exit=$?\"; \
          echo '--- sigint'; zcnic recv --pci $NIC1 --timeout 30 > /tmp/int.log 2>&1 & p=$!; sleep 1; kill -INT $p; wait $p; \
-         echo \"int-exit=$?\"; cat /tmp/int.log",
+         echo \"int-exit=$?\"; cat /tmp/int.log; \
+         echo '--- vectors'; zcnic recv --pci $NIC1 --timeout 4 > /tmp/v.log 2>&1 & p=$!; \
+         i=0; while ! grep -qs listening /tmp/v.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
+         packet-send --pci $NIC0 --count 50 --size 200 > /dev/null; sleep 1.5; grep vfio /proc/interrupts; wait $p",
         sends.join("; ")
     );
     let run = Guest::new(&format!("recv-{model}")).nic(model).nic(model).fetch("/tmp/rx.pcap").run(&command);
     run.assert_status(0);
     let out = &run.output;
     let (busy, rest) = out.split_once("--- idle").expect("both phases ran");
-    let (idle, sigint) = rest.split_once("--- sigint").expect("the SIGINT phase ran");
+    let (idle, rest) = rest.split_once("--- sigint").expect("the SIGINT phase ran");
+    let (sigint, vectors) = rest.split_once("--- vectors").expect("the vectors phase ran");
+    check_vectors(model, vectors);
     assert!(sigint.contains("int-exit=130") && sigint.contains("interrupted; the NIC is stopped"), "{sigint}");
     assert!(sigint.contains("received 0 frames"), "a summary is printed:\n{sigint}");
     assert!(busy.contains("recv-exit=0"), "{out}");
@@ -56,8 +62,11 @@ fn check_recv(model: &'static str) {
     for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
         assert!(g == e, "frame {i} in recv's pcap differs from what was sent (len {} vs {})", g.len(), e.len());
     }
-    // What the hub delivered to NIC 1 is the same, as recorded by QEMU.
-    assert_eq!(run.frames(1), expected, "QEMU's capture of NIC 1");
+    // What the hub delivered to NIC 1 is the same, as recorded by QEMU (then
+    // the vectors phase's 50 frames).
+    let captured = run.frames(1);
+    assert_eq!(captured.len(), expected.len() + 50, "frames in QEMU's capture of NIC 1");
+    assert!(captured[..expected.len()] == expected[..], "QEMU's capture of NIC 1 differs from what was sent");
 
     // An idle receiver sleeps on the interrupt: under 10% of a CPU while waiting 2 s.
     assert!(idle.contains("idle-exit=0") && idle.contains("received 0 frames"), "{idle}");
@@ -65,6 +74,33 @@ fn check_recv(model: &'static str) {
     let wall = number_after(idle, "over ");
     assert!(wall >= 1.9, "the idle receiver did not wait its 2 s:\n{idle}");
     assert!(cpu < 0.1 * wall, "an idle receiver used {cpu} s of CPU in {wall} s:\n{idle}");
+}
+
+/// The receiving NIC's interrupts as /proc/interrupts shows them while it
+/// runs: how VFIO delivers them (INTx on the e1000, MSI on the e1000e,
+/// MSI-X on the igb: a vector for the queue and one for the link) and that
+/// the queue's has fired.
+fn check_vectors(model: &str, proc_interrupts: &str) {
+    let count = |name: &str| -> Option<u64> {
+        let line = proc_interrupts.lines().find(|l| l.contains(name))?;
+        line.split(':').nth(1)?.split_whitespace().next()?.parse().ok()
+    };
+    let queue = match model {
+        "e1000" => "vfio-intx",
+        "e1000e" => "vfio-msi[0]",
+        _ => "vfio-msix[0]",
+    };
+    let fired = count(queue).unwrap_or_else(|| panic!("no {queue} line in:\n{proc_interrupts}"));
+    assert!(fired > 0, "{queue} never fired while frames arrived:\n{proc_interrupts}");
+    if model == "igb" {
+        assert!(count("vfio-msix[1]").is_some(), "the link vector is wired too:\n{proc_interrupts}");
+        assert!(count("vfio-msix[2]").is_none(), "two vectors asked for:\n{proc_interrupts}");
+    }
+}
+
+#[test]
+fn igb_receives_exactly_what_was_sent_with_msix_and_sleeps_when_idle() {
+    check_recv("igb");
 }
 
 #[test]
