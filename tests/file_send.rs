@@ -1,5 +1,5 @@
 //! `zcnic send` in a QEMU guest running Debian's full kernel: zcnic drives
-//! NIC 0; NIC 1, on the same hub, belongs to the kernel's own e1000/e1000e
+//! NIC 0; NIC 1, on the same hub, belongs to the kernel's own e1000/e1000e/igb
 //! driver with address 10.0.0.2, where an ordinary UDP socket (udp-sink)
 //! receives. What the socket receives must hash to what the file holds; the
 //! kernel drops datagrams with bad checksums, so arriving proves the NIC's
@@ -145,6 +145,11 @@ fn e1000_sends_files_of_every_edge_size_intact_to_a_kernel_socket() {
 #[test]
 fn e1000e_sends_files_of_every_edge_size_intact_to_a_kernel_socket() {
     sends_files_intact("e1000e");
+}
+
+#[test]
+fn igb_sends_files_of_every_edge_size_intact_to_a_kernel_socket() {
+    sends_files_intact("igb");
 }
 
 /// Bad inputs fail before anything is sent; a silent destination, a file that

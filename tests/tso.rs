@@ -69,3 +69,8 @@ fn e1000_cuts_one_tso_frame_of_file_payload_into_valid_segments() {
 fn e1000e_cuts_one_tso_frame_of_file_payload_into_valid_segments() {
     check_tso("e1000e");
 }
+
+#[test]
+fn igb_cuts_one_tso_frame_of_file_payload_into_valid_segments() {
+    check_tso("igb");
+}

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 /// interface `$IF` with 10.0.0.2/24, link up.
 pub const KERNEL_PEER_SETUP: &str = r#"
 echo vfio-pci > /sys/bus/pci/devices/$NIC0/driver_override; echo $NIC0 > /sys/bus/pci/drivers_probe
-modprobe e1000; modprobe e1000e
+modprobe e1000; modprobe e1000e; modprobe igb
 IF=$(ls /sys/bus/pci/devices/$NIC1/net/)
 # No IPv6 on the peer: its multicast joins rewrite the e1000's RCTL, and QEMU then
 # holds the receiver off for a second and drops what overflows the ring.
