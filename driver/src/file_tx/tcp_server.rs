@@ -473,10 +473,17 @@ impl<'n> TcpFileServer<'n> {
                 None => return Ok(false),
             },
         };
-        let parts = match self.peers.get(key) {
+        let mut parts = match self.peers.get(key) {
             Some(peer) => frame_parts(peer, seg.payload.clone(), usize::from(self.config.tcp.mss)),
             None => vec![FramePart { range: seg.payload.clone(), inline: Vec::new() }],
         };
+        // A FIN never rides on a TSO frame: it follows in a frame of its own.
+        // The datasheets keep FIN on the last segment a NIC cuts, but QEMU's
+        // igb model clears it on every one (see hw-notes/igb.md).
+        let tso_last = parts.last().is_some_and(|p| p.range.end - p.range.start > u64::from(seg.mss));
+        if tso_last && seg.header().flags.contains(Flags::FIN) {
+            parts.push(FramePart { range: seg.payload.end..seg.payload.end, inline: Vec::new() });
+        }
         let count = parts.len();
         for (i, part) in parts.into_iter().enumerate() {
             let last = i + 1 == count;
