@@ -86,3 +86,44 @@ fn phy_eeprom_and_link_facts_on_both_models_and_with_the_link_held_down() {
     assert!(s.contains("exit=1") && s.contains("did not come up within 2 s"), "{s}");
     assert!(s.contains("PHY 0x01410c20 control") && s.contains("PHY link down") && s.contains("tried: "), "{s}");
 }
+
+/// The igb (82576): its PHY's identifier over MDIC, the MAC from the NVM
+/// with the checksum verified (under the SW/FW semaphore), the reset's
+/// aftermath logged, MSI-X with two vectors, and a link held down seen as
+/// such by `info` and by a send.
+#[test]
+fn igb_phy_nvm_msix_and_link_facts_and_with_the_link_held_down() {
+    let command = "\
+        echo '=== info'; zcnic -v info --pci $NIC0 2>&1; echo \"exit=$?\"\n\
+        echo LINK-OFF-NOW; sleep 3\n\
+        echo '=== info-down'; zcnic info --pci $NIC0 2>&1; echo \"exit=$?\"\n\
+        echo '=== send-down'; head -c 5000 /dev/urandom > /tmp/f; \
+          zcnic send --pci $NIC0 --file /tmp/f --src 10.0.0.1 --dst 10.0.0.2:9000 --dst-mac 02:00:00:00:00:01 --link-timeout 2 2>&1; echo \"exit=$?\"\n\
+        echo '=== end'";
+    let running = Guest::new("bringup-igb").nic("igb").spawn(command);
+    assert!(running.wait_for_console("LINK-OFF-NOW", Duration::from_secs(120)), "the first steps never finished");
+    let answer = running.monitor("set_link n0 off");
+    assert!(!answer.contains("rror"), "the monitor refused: {answer}");
+    let run = running.finish();
+    run.assert_status(0);
+    let out = &run.output;
+    let s = section(out, "info");
+    for line in [
+        "82576 (igb)",
+        "phy:    0x02a80391",
+        "MAC 52:54:00:12:34:50 from the NVM (checksum verified)",
+        "82576: reset done",
+        "advertised 10/100 half and full, 1000 full and pause, restarted autonegotiation",
+        "interrupt routing: MsiX { queue_vector: 0, other_vector: 1 }",
+        "interrupts via MsiX(2)",
+        "link:   up",
+        "speed:  1000 Mb/s",
+    ] {
+        assert!(s.contains(line), "the igb's bring-up lacks {line:?}:\n{s}");
+    }
+    assert!(s.contains("exit=0"), "{s}");
+    let s = section(out, "info-down");
+    assert!(s.contains("exit=0") && s.contains("link:   down") && s.contains("phy:    0x02a80391"), "{s}");
+    let s = section(out, "send-down");
+    assert!(s.contains("exit=1") && s.contains("did not come up within 2 s") && s.contains("tried: "), "{s}");
+}

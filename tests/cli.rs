@@ -100,6 +100,32 @@ echo "=== end"
     assert_eq!(udp, 100000usize.div_ceil(1472));
 }
 
+/// An igb the kernel owns: `list` names it (pci-ids) as supported, `bind`
+/// takes it from the kernel's igb driver, frames go out, `unbind` gives it back.
+#[test]
+fn list_bind_send_unbind_an_igb_the_kernel_owns() {
+    let run = Guest::new("cli-igb").kernel(Kernel::Full).unbound().nic("igb").run(
+        r#"
+modprobe igb; i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+echo "=== list"; zcnic list; echo "exit=$?"
+echo "=== bind"; zcnic bind eth0; echo "exit=$?"; readlink /sys/bus/pci/devices/$NIC0/driver
+echo "=== packet-send"; packet-send --pci $NIC0 --count 5 --size 100; echo "exit=$?"
+echo "=== unbind"; zcnic unbind $NIC0; echo "exit=$?"; readlink /sys/bus/pci/devices/$NIC0/driver
+echo "=== end"
+"#,
+    );
+    run.assert_status(0);
+    let out = &run.output;
+    let list = step(out, "list");
+    assert!(list.contains("0000:00:02.0  8086:10c9  Intel Corporation 82576 Gigabit Network Connection"), "{list}");
+    assert!(list.contains("driver: igb") && list.contains("zcnic: supported, not ready"), "{list}");
+    let s = step(out, "bind");
+    assert!(s.contains("exit=0") && s.trim_end().ends_with("vfio-pci"), "{s}");
+    assert!(step(out, "packet-send").contains("sent 5 frames"), "{}", step(out, "packet-send"));
+    let s = step(out, "unbind");
+    assert!(s.contains("exit=0") && s.trim_end().ends_with("/igb"), "{s}");
+}
+
 /// A NIC zcnic does not drive (QEMU's RTL8139): every command that would
 /// open it says what it is and what is supported; bind refuses it unless forced.
 #[test]
@@ -119,7 +145,7 @@ echo "=== end"
     for s in ["send", "recv"] {
         let s = step(out, s);
         assert!(s.contains("exit=1") && s.contains("is a 10ec:8139 device, which zcnic does not drive"), "{s}");
-        assert!(s.contains("supported: 8086:100e (82540EM, e1000), 8086:10d3 (82574L, e1000e)"), "{s}");
+        assert!(s.contains("supported: 8086:100e (82540EM, e1000), 8086:10d3 (82574L, e1000e), 8086:10c9 (82576, igb)"), "{s}");
     }
     assert!(step(out, "unbind").contains("released from vfio-pci") || step(out, "unbind").contains("given back"));
     let s = step(out, "bind");
