@@ -30,6 +30,11 @@ fn a_link_that_drops_mid_send_is_handled_the_same_on_an_e1000e() {
     link_flap("e1000e");
 }
 
+#[test]
+fn a_link_that_drops_mid_send_is_handled_the_same_on_an_igb() {
+    link_flap("igb");
+}
+
 fn link_flap(model: &'static str) {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-link-{model}"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -95,6 +100,15 @@ fn link_flap(model: &'static str) {
 /// NIC brings it up from whatever state it was left in.
 #[test]
 fn hangs_kills_busy_nics_and_shrinking_files_end_clearly_and_the_next_run_works() {
+    hangs_kills_busy_shrinking("e1000");
+}
+
+#[test]
+fn on_an_igb_hangs_kills_busy_nics_and_shrinking_files_end_clearly_too() {
+    hangs_kills_busy_shrinking("igb");
+}
+
+fn hangs_kills_busy_shrinking(model: &'static str) {
     let command = format!(
         "{KERNEL_PEER_SETUP}{HELPERS}\n\
          head -c 4000000 /dev/urandom > /tmp/big; head -c 300000 /dev/urandom > /tmp/small; sum=$(sha256sum /tmp/small | cut -d' ' -f1)\n\
@@ -112,7 +126,8 @@ fn hangs_kills_busy_nics_and_shrinking_files_end_clearly_and_the_next_run_works(
            $SEND --file /tmp/shrink --rate 8 --window 1 2>&1; echo \"exit=$?\"; wait\n\
          echo '=== end'"
     );
-    let run = Guest::new("faults-kill").kernel(Kernel::Full).unbound().nic("e1000").nic("e1000").run(&command);
+    let run =
+        Guest::new(&format!("faults-kill-{model}")).kernel(Kernel::Full).unbound().nic(model).nic(model).run(&command);
     run.assert_status(0);
     let out = &run.output;
 
@@ -146,8 +161,17 @@ fn hangs_kills_busy_nics_and_shrinking_files_end_clearly_and_the_next_run_works(
 /// memory, file descriptors and IOMMU mappings where they started.
 #[test]
 fn fifty_open_send_close_cycles_leak_nothing() {
-    let run = Guest::new("faults-cycles")
-        .nic("e1000")
+    open_close_cycles("e1000");
+}
+
+#[test]
+fn fifty_open_send_close_cycles_leak_nothing_on_an_igb_with_msix() {
+    open_close_cycles("igb");
+}
+
+fn open_close_cycles(model: &'static str) {
+    let run = Guest::new(&format!("faults-cycles-{model}"))
+        .nic(model)
         .run("head -c 200000 /dev/urandom > /tmp/f; open-close-cycles --pci $NIC0 --file /tmp/f --cycles 50");
     run.assert_status(0);
     let out = &run.output;
