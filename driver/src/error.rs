@@ -236,6 +236,31 @@ pub enum Error {
         len: u64,
     },
 
+    /// More queues asked for than the NIC has.
+    #[error("{asked} queues asked for; this NIC has 1 to {max}")]
+    BadQueueCount {
+        /// What was asked for.
+        asked: u16,
+        /// The most the NIC has.
+        max: u16,
+    },
+
+    /// Several queues, but VFIO cannot give each its own interrupt vector.
+    #[error("{queues} queues need MSI-X with {queues} + 1 vectors, but VFIO offers {mode} for this NIC: use one queue")]
+    NoVectorPerQueue {
+        /// Queues asked for.
+        queues: u16,
+        /// The interrupt mode VFIO offered instead.
+        mode: String,
+    },
+
+    /// A device-wide operation on a handle that drives one queue.
+    #[error("{what} needs the whole NIC, and this handle drives one of its queues: stop every queue and open the NIC again")]
+    WholeNicOnly {
+        /// The operation.
+        what: &'static str,
+    },
+
     /// A queue did not come on.
     #[error("the NIC did not enable queue {queue} within {ms} ms of being asked (RXDCTL/TXDCTL.ENABLE stayed clear): check that the ring was programmed and the NIC is not wedged")]
     QueueEnableTimeout {

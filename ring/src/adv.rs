@@ -328,6 +328,12 @@ impl RxDescriptor for AdvRxDesc {
     fn frame_error(&self) -> bool {
         self.errors().intersects(AdvRxErrors::FRAME_ERRORS)
     }
+    fn rss(&self) -> Option<(RssType, u32)> {
+        match self.rss_type() {
+            RssType::None => None,
+            t => Some((t, self.rss_hash())),
+        }
+    }
 }
 
 #[cfg(test)]

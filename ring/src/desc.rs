@@ -57,6 +57,11 @@ pub trait RxDescriptor: Descriptor {
     /// Whether the NIC flagged the frame itself as bad (CRC, symbol,
     /// sequence, carrier extension or data error).
     fn frame_error(&self) -> bool;
+    /// The receive-side-scaling hash the NIC reported, with its type, if
+    /// the format has one and the NIC hashed the frame.
+    fn rss(&self) -> Option<(crate::RssType, u32)> {
+        None
+    }
 }
 
 bitflags! {

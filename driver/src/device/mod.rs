@@ -149,4 +149,15 @@ pub(crate) trait NicFamily: Send {
     fn counters(&self) -> (TxStats, RxStats);
     /// The NIC's own statistics, accumulated since bring-up.
     fn hw_stats(&mut self) -> HwStats;
+
+    /// Queue pairs brought up.
+    fn queue_count(&self) -> usize;
+    /// Hand out one object per queue pair, each driving its queue alone,
+    /// leaving this one spent: it owns no queue any more and stopping it
+    /// does nothing (the queues stop themselves). Only for several queues.
+    fn split(&mut self) -> Vec<Box<dyn NicFamily>>;
+    /// The one interrupt vector this object's waits sleep on, if not all.
+    fn interrupt_vector(&self) -> Option<usize> {
+        None
+    }
 }

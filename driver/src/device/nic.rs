@@ -1,7 +1,7 @@
 //! [`Nic`]: one NIC driven from this process through VFIO, whichever family
 //! it belongs to.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,10 @@ pub struct NicConfig {
     /// while waiting on a peer (a TCP server waiting for ACKs), where zero is
     /// the better choice.
     pub poll_window: Duration,
+    /// Queue pairs (TX and RX) to bring up: 1, or up to 16 on an igb (with
+    /// receive-side scaling spreading flows over them). Each is driven by a
+    /// [`Nic`] of its own after [`Nic::split_queues`].
+    pub queues: u16,
 }
 
 impl Default for NicConfig {
@@ -68,21 +72,23 @@ impl Default for NicConfig {
             require_link: true,
             accept_bad_eeprom_checksum: false,
             poll_window: DEFAULT_POLL_WINDOW,
+            queues: 1,
         }
     }
 }
 
-/// A NIC driven from this process through VFIO.
+/// A NIC driven from this process through VFIO, or one queue pair of it
+/// (see [`Nic::split_queues`]).
 ///
 /// Dropping it stops the NIC's DMA (TX/RX off, interrupts masked, bus
 /// mastering off) before any memory the NIC could reach is unmapped and freed.
+/// A queue handle stops its own queue; the last handle of a NIC stops it all.
 pub struct Nic {
     // Field order is drop order: the family's DMA memory and register mapping
-    // go (after Drop::drop has stopped the NIC) before the interrupt and the
-    // device, whose group holds the container.
+    // go (after Drop::drop has stopped the NIC, or this queue) before the
+    // shared interrupt and device, whose group holds the container.
     family: Box<dyn NicFamily>,
-    irq: Interrupt,
-    device: Device,
+    shared: Arc<Shared>,
     config: NicConfig,
     interrupts: u64,
     link_changes: u64,
@@ -90,7 +96,17 @@ pub struct Nic {
     /// Wall time spent in TX doorbell writes (see [`Nic::time_in_tx_doorbells`]).
     doorbell_time: Duration,
     stop: Option<StopFlag>,
+}
+
+/// What every handle of one NIC shares: the VFIO device (its bus-mastering
+/// switch, its group and container), the interrupt vectors, whether the NIC
+/// is halted, and how many handles still drive it.
+struct Shared {
+    irq: Interrupt,
+    device: Device,
     halted: Arc<AtomicBool>,
+    /// Handles alive: the last to go turns bus mastering off.
+    handles: AtomicUsize,
 }
 
 /// Stops a NIC's DMA from wherever it is held, without the [`Nic`]: for
@@ -146,23 +162,29 @@ impl Nic {
             }
         }
         let (family, irq): (Box<dyn NicFamily>, Interrupt) = if model.is_igb() {
-            let irq = Interrupt::enable(&device, Some(igb::MSIX_VECTORS))?;
+            let irq = Interrupt::enable(&device, Some(igb::msix_vectors(config.queues)))?;
             (Box::new(igb::Igb::new(model, bar, &container, config, irq.mode())?), irq)
         } else {
+            if config.queues != 1 {
+                return Err(Error::BadQueueCount { asked: config.queues, max: 1 });
+            }
             let family = Box::new(e1000::E1000::new(model, bar, io, &container, config)?);
             (family, Interrupt::enable(&device, None)?)
         };
         let mut nic = Nic {
             family,
-            irq,
-            device,
+            shared: Arc::new(Shared {
+                irq,
+                device,
+                halted: Arc::new(AtomicBool::new(false)),
+                handles: AtomicUsize::new(1),
+            }),
             config: config.clone(),
             interrupts: 0,
             link_changes: 0,
             last_activity: Instant::now(),
             doorbell_time: Duration::ZERO,
             stop: config.stop_flag.clone(),
-            halted: Arc::new(AtomicBool::new(false)),
         };
         // From here on, an error drops `nic`, which stops the NIC first.
         nic.family.reset()?;
@@ -176,18 +198,18 @@ impl Nic {
         self.family.program(&self.config)?;
         match self.wait_for_link_polling(self.config.link_timeout) {
             Err(Error::LinkDown { .. }) if !self.config.require_link => {
-                log::warn!("{}: no link; going on as asked", self.device.addr());
+                log::warn!("{}: no link; going on as asked", self.shared.device.addr());
             }
             other => other?,
         }
-        self.device.update_command(config::COMMAND_BUS_MASTER, 0)?;
+        self.shared.device.update_command(config::COMMAND_BUS_MASTER, 0)?;
         self.family.enable(&self.config);
-        self.halted.store(false, Ordering::SeqCst);
+        self.shared.halted.store(false, Ordering::SeqCst);
         log::info!(
             "{}: up, MAC {}, link up, interrupts via {:?}",
-            self.device.addr(),
+            self.shared.device.addr(),
             self.family.mac(),
-            self.irq.mode()
+            self.shared.irq.mode()
         );
         Ok(())
     }
@@ -244,12 +266,12 @@ impl Nic {
 
     /// The NIC's PCI address.
     pub fn pci_address(&self) -> PciAddress {
-        self.device.addr()
+        self.shared.device.addr()
     }
 
     /// How interrupts reach us (INTx on the 82540EM, MSI on the 82574L).
     pub fn irq_mode(&self) -> IrqMode {
-        self.irq.mode()
+        self.shared.irq.mode()
     }
 
     /// Whether the link is up now.
@@ -263,7 +285,7 @@ impl Nic {
     }
 
     fn check_running(&self) -> Result<(), Error> {
-        if self.halted.load(Ordering::SeqCst) {
+        if self.shared.halted.load(Ordering::SeqCst) {
             return Err(Error::Halted);
         }
         Ok(())
@@ -384,7 +406,7 @@ impl Nic {
     /// counted) and give their buffers back to the NIC with one doorbell.
     /// Returns how many frames were delivered; never waits.
     pub fn rx_burst(&mut self, max: usize, mut on_frame: impl FnMut(&[u8])) -> usize {
-        if self.halted.load(Ordering::SeqCst) {
+        if self.shared.halted.load(Ordering::SeqCst) {
             return 0;
         }
         let n = self.family.rx_burst(max, &mut on_frame);
@@ -445,14 +467,14 @@ impl Nic {
                 sleep = sleep.min(STOP_GRACE / 4);
             }
             self.family.arm_interrupts(wake);
-            let signalled = self.irq.wait(sleep);
+            let signalled = self.shared.irq.wait(self.family.interrupt_vector(), sleep);
             self.family.mask_interrupts();
             let signalled = signalled?;
             // Reading the causes deasserts the interrupt; only then may INTx be unmasked.
             self.service_interrupt_causes();
             if signalled > 0 {
                 self.interrupts += signalled;
-                self.irq.unmask(&self.device)?;
+                self.shared.irq.unmask(&self.shared.device)?;
             }
         }
     }
@@ -462,7 +484,7 @@ impl Nic {
         let causes = self.family.take_interrupt_causes();
         if causes.contains(Wake::LINK) {
             self.link_changes += 1;
-            log::info!("{}: link {}", self.device.addr(), if self.link_up() { "up" } else { "down" });
+            log::info!("{}: link {}", self.shared.device.addr(), if self.link_up() { "up" } else { "down" });
         }
     }
 
@@ -493,40 +515,84 @@ impl Nic {
     pub fn recover(&mut self) -> Result<(), Error> {
         self.family.hw_stats();
         self.family.stop();
-        self.device.update_command(0, config::COMMAND_BUS_MASTER)?;
+        self.shared.device.update_command(0, config::COMMAND_BUS_MASTER)?;
         self.family.reset()?;
         self.family.tx_forget();
         self.bring_up()?;
-        log::warn!("{}: reset and brought up again", self.device.addr());
+        log::warn!("{}: reset and brought up again", self.shared.device.addr());
         Ok(())
     }
 
     /// A handle that stops this NIC's DMA without the NIC (see [`DmaStopper`]).
     pub(crate) fn dma_stopper(&self) -> DmaStopper {
-        DmaStopper { bus_master: self.device.bus_master(), halted: Arc::clone(&self.halted) }
+        DmaStopper { bus_master: self.shared.device.bus_master(), halted: Arc::clone(&self.shared.halted) }
     }
 
     /// The IOMMU address space of this NIC, for mapping more memory into it.
     pub(crate) fn container(&self) -> &Arc<Container> {
-        self.device.group().container()
+        self.shared.device.group().container()
     }
 
     /// Stop all DMA now; the NIC refuses every operation until [`recover`](Self::recover).
     pub(crate) fn halt(&mut self) {
-        self.halted.store(true, Ordering::SeqCst);
+        self.shared.halted.store(true, Ordering::SeqCst);
         self.family.stop();
-        if let Err(e) = self.device.update_command(0, config::COMMAND_BUS_MASTER) {
-            log::error!("{}: could not clear bus mastering: {e}", self.device.addr());
+        if let Err(e) = self.shared.device.update_command(0, config::COMMAND_BUS_MASTER) {
+            log::error!("{}: could not clear bus mastering: {e}", self.shared.device.addr());
         }
     }
 
+    /// Stop this handle's DMA: the whole NIC, or its queue; the last handle
+    /// of a NIC also turns bus mastering off and disconnects the interrupts.
     fn stop_dma(&mut self) {
         self.family.stop();
-        if let Err(e) = self.device.update_command(0, config::COMMAND_BUS_MASTER) {
-            log::error!("{}: could not clear bus mastering: {e}", self.device.addr());
+        if self.shared.handles.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return;
         }
-        self.irq.disable(&self.device);
-        log::info!("{}: stopped (TX/RX off, interrupts masked, bus mastering off)", self.device.addr());
+        if let Err(e) = self.shared.device.update_command(0, config::COMMAND_BUS_MASTER) {
+            log::error!("{}: could not clear bus mastering: {e}", self.shared.device.addr());
+        }
+        self.shared.irq.disable(&self.shared.device);
+        log::info!("{}: stopped (TX/RX off, interrupts masked, bus mastering off)", self.shared.device.addr());
+    }
+
+    // ---- queues ----
+
+    /// Queue pairs this handle drives (`NicConfig::queues` before a split, 1 after).
+    pub fn queue_count(&self) -> usize {
+        self.family.queue_count()
+    }
+
+    /// One handle per queue pair, each to be driven by a thread of its own:
+    /// its TX ring, its RX ring (fed by receive-side scaling), its own
+    /// interrupt vector to sleep on. The NIC stays up until the last handle
+    /// is dropped; a reset or [`recover`](Self::recover) needs the whole NIC
+    /// and is refused on a handle. A NIC with one queue returns itself.
+    pub fn split_queues(mut self) -> Vec<Nic> {
+        if self.family.queue_count() == 1 {
+            return vec![self];
+        }
+        let families = self.family.split();
+        self.shared.handles.fetch_add(families.len(), Ordering::SeqCst);
+        families
+            .into_iter()
+            .map(|family| Nic {
+                family,
+                shared: Arc::clone(&self.shared),
+                config: self.config.clone(),
+                interrupts: 0,
+                link_changes: 0,
+                last_activity: Instant::now(),
+                doorbell_time: Duration::ZERO,
+                stop: self.stop.clone(),
+            })
+            .collect()
+        // `self` goes here: its spent family stops nothing, and it is not the last handle.
+    }
+
+    /// The queue this handle drives, if it drives one of several.
+    pub fn queue(&self) -> Option<usize> {
+        self.family.interrupt_vector()
     }
 }
 
@@ -540,9 +606,15 @@ impl Drop for Nic {
 impl std::fmt::Debug for Nic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Nic")
-            .field("addr", &self.device.addr())
+            .field("addr", &self.shared.device.addr())
             .field("model", &self.model().name)
             .field("mac", &self.mac())
             .finish_non_exhaustive()
     }
 }
+
+// Queue handles go to threads of their own.
+const _: fn() = || {
+    fn is_send<T: Send>() {}
+    is_send::<Nic>();
+};

@@ -9,7 +9,7 @@ use std::sync::atomic::{fence, Ordering};
 
 use std::marker::PhantomData;
 
-use zcnic_ring::{RxCompletion, RxDescriptor, RxRing};
+use zcnic_ring::{DescriptorMemory, RssType, RxCompletion, RxDescriptor, RxRing};
 
 use crate::device::register::access::ReadWrite;
 use crate::device::register::{Reg, RegisterIo, Registers};
@@ -21,6 +21,11 @@ use crate::error::Error;
 /// = 2 KiB on the igb).
 pub(crate) const RX_BUFFER_SIZE: usize = 2048;
 
+/// Checks the NIC's receive-side-scaling verdict on a frame: given the frame
+/// and the hash the NIC reported, whether it agrees with what the driver
+/// computes (hash, type and the queue it landed on).
+pub(crate) type RssCheck = Box<dyn Fn(&[u8], Option<(RssType, u32)>) -> bool + Send>;
+
 /// An RX queue of descriptors of type `D`.
 pub(crate) struct RxQueue<D> {
     ring: RxRing,
@@ -30,6 +35,7 @@ pub(crate) struct RxQueue<D> {
     rdt: Reg<u32, ReadWrite>,
     scratch: Vec<u8>,
     stats: RxStats,
+    rss_check: Option<RssCheck>,
     _desc: PhantomData<D>,
 }
 
@@ -47,8 +53,14 @@ impl<D: RxDescriptor> RxQueue<D> {
             rdt,
             scratch: vec![0; RX_BUFFER_SIZE],
             stats: RxStats::default(),
+            rss_check: None,
             _desc: PhantomData,
         })
+    }
+
+    /// Check the NIC's RSS verdict on every frame with `check`.
+    pub(crate) fn check_rss(&mut self, check: RssCheck) {
+        self.rss_check = Some(check);
     }
 
     pub(crate) fn descriptors<'r>(&self, rings: &'r DmaMapping) -> DescriptorView<'r, D> {
@@ -92,6 +104,15 @@ impl<D: RxDescriptor> RxQueue<D> {
                     // The ring checked len <= RX_BUFFER_SIZE; copy_out bound-checks again.
                     let frame = &mut self.scratch[..len];
                     rings.copy_out(self.buffer_offset + usize::from(slot) * RX_BUFFER_SIZE, frame);
+                    if let Some(check) = &self.rss_check {
+                        // The ring saw DD (and fenced) before handing the slot
+                        // out, so the write-back read here is whole.
+                        if check(frame, view.read(usize::from(slot)).rss()) {
+                            self.stats.rss_agreed += 1;
+                        } else {
+                            self.stats.rss_disagreed += 1;
+                        }
+                    }
                     on_frame(frame);
                     self.stats.frames += 1;
                     self.stats.bytes += len as u64;

@@ -36,6 +36,11 @@ pub struct RxStats {
     pub dropped_frame_error: u64,
     /// Dropped: part of a frame spread over several descriptors.
     pub dropped_multi_descriptor: u64,
+    /// Frames whose receive-side-scaling verdict (hash, type, queue) the
+    /// driver recomputed and found as the NIC reported it (igb with RSS).
+    pub rss_agreed: u64,
+    /// Frames whose RSS verdict the driver found different from the NIC's.
+    pub rss_disagreed: u64,
 }
 
 impl RxStats {

@@ -23,6 +23,15 @@ pub(crate) struct Bar {
 // state, and moving it to another thread moves the only way to use it.
 unsafe impl Send for Bar {}
 
+// SAFETY: every access through `&Bar` is one aligned 32-bit volatile load or
+// store to device memory, which no Rust reference ever points into; two
+// threads' accesses are two separate bus transactions that the device
+// orders. What sharing cannot make atomic is a read-modify-write sequence:
+// the device layer shares a Bar between queue threads only for per-queue
+// registers and write-1-to-set/clear registers (EIMS, EIMC), and guards the
+// shared PHY and NVM with the NIC's own semaphores.
+unsafe impl Sync for Bar {}
+
 impl Bar {
     /// mmap `len` bytes of `fd` at `offset` (a VFIO region) as registers.
     pub(crate) fn map(fd: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<Bar> {

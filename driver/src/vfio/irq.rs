@@ -94,9 +94,16 @@ impl Interrupt {
         self.mode
     }
 
-    /// Sleep until any vector fires or `timeout` passes. Returns how many
-    /// interrupts were signalled (0 on timeout or a signal).
-    pub(crate) fn wait(&self, timeout: Duration) -> Result<u64, Error> {
+    /// Sleep until vector `vector` (any vector, with `None`) fires or
+    /// `timeout` passes. Returns how many interrupts were signalled (0 on
+    /// timeout or a signal). Several threads may wait at once, each on its
+    /// own vector.
+    pub(crate) fn wait(&self, vector: Option<usize>, timeout: Duration) -> Result<u64, Error> {
+        if let Some(i) = vector {
+            let fd = self.eventfds.get(i).ok_or_else(|| Error::VfioUnsupported(format!("no interrupt vector {i}")))?;
+            let ready = fd.poll(timeout).map_err(Error::os("poll on the interrupt eventfd"))?;
+            return Ok(if ready { fd.take() } else { 0 });
+        }
         if let [only] = self.eventfds.as_slice() {
             let ready = only.poll(timeout).map_err(Error::os("poll on the interrupt eventfd"))?;
             return Ok(if ready { only.take() } else { 0 });

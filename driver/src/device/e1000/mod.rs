@@ -260,4 +260,12 @@ impl NicFamily for E1000 {
         stats::accumulate(&mut self.hw_stats, &self.regs);
         self.hw_stats
     }
+
+    fn queue_count(&self) -> usize {
+        1
+    }
+
+    fn split(&mut self) -> Vec<Box<dyn NicFamily>> {
+        unreachable!("an e1000-family NIC has one queue")
+    }
 }

@@ -122,18 +122,21 @@ pub(crate) fn configure_receive_offloads<R: RegisterIo + ?Sized>(regs: &R) {
 pub(crate) enum Routing {
     /// One interrupt (INTx or MSI): every cause is an ICR bit.
     Single,
-    /// MSI-X: queue 0's RX and TX causes raise `queue_vector`, the other
-    /// causes (link changes) `other_vector`.
-    MsiX { queue_vector: u32, other_vector: u32 },
+    /// MSI-X: queue q's RX and TX causes raise vector q, the other causes
+    /// (link changes) vector `queues`.
+    MsiX { queues: u32 },
 }
 
-/// Route the causes: in MSI-X mode (GPIE.MULTIPLE_MSIX) queue 0's RX and TX
-/// entries of IVAR point at the queue's vector and IVAR_MISC at the other
-/// vector, ICR clears on read (NSICR) and only the link change is an ICR
-/// cause (queue causes are EICR bits). With one interrupt, GPIE is 0 and the
-/// TX entry is still marked valid: the NIC (and QEMU's model) raise TXDW
-/// only for a queue whose TX entry is. No throttling (EITR 0): the driver
-/// unmasks only when it goes to sleep, which bounds the rate already.
+/// Route the causes: in MSI-X mode (GPIE.MULTIPLE_MSIX) queue q's RX and
+/// TX entries of IVAR point at vector q and IVAR_MISC at the last vector, ICR
+/// clears on read (NSICR), only the link change is an ICR cause (queue causes
+/// are EICR bits) and every vector's cause clears itself when it fires
+/// (EIAC, which the NIC takes only once in MSI-X mode): a queue's thread
+/// never reads EICR, which would clear the other queues' causes too. With
+/// one interrupt, GPIE is 0 and queue 0's TX entry is still marked valid: the
+/// NIC (and QEMU's model) raise TXDW only for a queue whose TX entry is. No
+/// throttling (EITR 0): the driver unmasks only when it goes to sleep, which
+/// bounds the rate already.
 pub(crate) fn route_interrupts<R: RegisterIo + ?Sized>(regs: &R, routing: Routing) {
     for i in 0..igb::IVAR.len() {
         regs.write(igb::IVAR.at(i), 0);
@@ -141,24 +144,29 @@ pub(crate) fn route_interrupts<R: RegisterIo + ?Sized>(regs: &R, routing: Routin
     for i in 0..igb::EITR.len() {
         regs.write(igb::EITR.at(i), 0);
     }
-    let (rx_vector, tx_vector) = match routing {
+    let set_entry = |queue: u32, vector: u32| {
+        let (reg, rx_shift) = ivar_entry(queue, false);
+        let (_, tx_shift) = ivar_entry(queue, true);
+        regs.modify(igb::IVAR.at(reg), |v| {
+            v | (vector | IVAR_VALID) << rx_shift | (vector | IVAR_VALID) << tx_shift
+        });
+    };
+    match routing {
         Routing::Single => {
             regs.write(igb::GPIE, Gpie::empty());
             regs.write(igb::IVAR_MISC, 0);
-            (0, 0)
+            set_entry(0, 0);
         }
-        Routing::MsiX { queue_vector, other_vector } => {
+        Routing::MsiX { queues } => {
             regs.write(igb::GPIE, Gpie::MULTIPLE_MSIX | Gpie::NSICR | Gpie::PBA_SUPPORT);
-            regs.write(igb::IVAR_MISC, (other_vector | IVAR_VALID) << 8);
-            // No auto-clear, no auto-mask: causes are read (and so cleared)
-            // and vectors unmasked by the driver.
+            regs.write(igb::IVAR_MISC, (queues | IVAR_VALID) << 8);
+            for q in 0..queues {
+                set_entry(q, q);
+            }
+            regs.write(igb::EIAC, (1u32 << (queues + 1)) - 1);
             regs.write(igb::EIAM, 0);
-            (queue_vector, queue_vector)
         }
-    };
-    let (reg, rx_shift) = ivar_entry(0, false);
-    let (_, tx_shift) = ivar_entry(0, true);
-    regs.write(igb::IVAR.at(reg), (rx_vector | IVAR_VALID) << rx_shift | (tx_vector | IVAR_VALID) << tx_shift);
+    }
 }
 
 /// The ICR causes to enable for a single interrupt: the e1000's set.
@@ -181,11 +189,23 @@ mod tests {
     #[test]
     fn msix_routing_points_queue_0_and_the_link_at_their_vectors() {
         let regs = FakeRegisters::default();
-        route_interrupts(&regs, Routing::MsiX { queue_vector: 0, other_vector: 1 });
+        route_interrupts(&regs, Routing::MsiX { queues: 1 });
         assert_eq!(regs.get(igb::GPIE.offset()), 0x8000_0011, "MULTIPLE_MSIX | NSICR | PBA_SUPPORT");
         assert_eq!(regs.get(igb::IVAR.at(0).offset()), 0x8080, "RX and TX of queue 0 -> vector 0, valid");
         assert_eq!(regs.get(igb::IVAR_MISC.offset()), 0x8100, "other causes -> vector 1, valid");
+        assert_eq!(regs.get(igb::EIAC.offset()), 0b11, "both vectors clear their causes as they fire");
         assert!((0..25).all(|i| regs.get(igb::EITR.at(i).offset()) == 0));
+    }
+
+    #[test]
+    fn each_of_ten_queues_gets_its_own_vector_and_the_link_the_next() {
+        let regs = FakeRegisters::default();
+        route_interrupts(&regs, Routing::MsiX { queues: 10 });
+        assert_eq!(regs.get(igb::IVAR.at(0).offset()), 0x8888_8080, "queue 0 below, queue 8 in the upper half");
+        assert_eq!(regs.get(igb::IVAR.at(1).offset()), 0x8989_8181, "queue 1 below, queue 9 above");
+        assert_eq!(regs.get(igb::IVAR.at(7).offset()), 0x8787, "queue 7, and no queue 15");
+        assert_eq!(regs.get(igb::IVAR_MISC.offset()), (10 | 0x80) << 8, "link -> vector 10");
+        assert_eq!(regs.get(igb::EIAC.offset()), 0x7ff);
     }
 
     #[test]

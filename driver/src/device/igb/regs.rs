@@ -40,6 +40,9 @@ pub(crate) const GPIE: Reg<Gpie, ReadWrite> = Reg::at(0x1514);
 /// Extended interrupt causes: one bit per MSI-X vector. Mask set, mask clear.
 pub(crate) const EIMS: Reg<u32, WriteOnly> = Reg::at(0x1524);
 pub(crate) const EIMC: Reg<u32, WriteOnly> = Reg::at(0x1528);
+/// Auto-clear: a vector's cause bit clears itself when the vector fires, so
+/// no thread has to read (and so clear for everyone) EICR.
+pub(crate) const EIAC: Reg<u32, ReadWrite> = Reg::at(0x152c);
 /// Auto-mask: causes masked when their vector fires (zcnic masks itself).
 pub(crate) const EIAM: Reg<u32, ReadWrite> = Reg::at(0x1530);
 /// Extended interrupt cause read (clears on read).
@@ -61,6 +64,14 @@ pub(crate) const EEMNGCTL_CFG_DONE_PORT0: u32 = 1 << 18;
 pub(crate) const RXCSUM: Reg<Rxcsum, ReadWrite> = Reg::at(0x5000);
 /// Multiple receive queues: RSS on or off, and which fields are hashed.
 pub(crate) const MRQC: Reg<u32, ReadWrite> = Reg::at(0x5818);
+/// RSS redirection table: 128 one-byte entries, four per register.
+pub(crate) const RETA: RegArray<u32, ReadWrite> = RegArray::new(0x5c00, 4, 32);
+/// RSS hash key: 40 bytes, four per register, little-endian.
+pub(crate) const RSSRK: RegArray<u32, ReadWrite> = RegArray::new(0x5c80, 4, 10);
+/// MRQC: RSS on, multiple queues, no VMDq (MRQE = 010).
+pub(crate) const MRQC_RSS: u32 = 0b010;
+/// MRQC: hash TCP/IPv4 (4-tuple), IPv4 (addresses) and UDP/IPv4 (4-tuple).
+pub(crate) const MRQC_HASH_IPV4: u32 = (1 << 16) | (1 << 17) | (1 << 22);
 
 /// Receive addresses 16..23 (the first sixteen are at the e1000's place).
 pub(crate) const RAL_HIGH: RegArray<u32, ReadWrite> = RegArray::new(0x54e0, 8, 8);
