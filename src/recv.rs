@@ -4,13 +4,15 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::DataLink;
 use zcnic::args::NicArg;
-use zcnic_driver::{Nic, NicConfig};
+use zcnic_driver::{Counters, Nic, NicConfig, StopFlag};
 
 use crate::usage::CpuTime;
 
@@ -40,6 +42,11 @@ pub struct RecvArgs {
     /// while the process is busy writing the pcap
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = parse_ring)]
     pub rx_ring: u16,
+
+    /// Receive queues, each drained by a thread of its own (igb: up to 16;
+    /// receive-side scaling spreads flows over them); one pcap for all
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub queues: u16,
 }
 
 fn parse_ring(s: &str) -> Result<u16, String> {
@@ -60,9 +67,77 @@ fn parse_timeout(s: &str) -> Result<f64, String> {
     }
 }
 
+type Pcap = PcapWriter<BufWriter<File>>;
+
+/// What the queues' threads share: the frames still wanted, when the last
+/// one came (ms since the start), the pcap, and how the receive ended.
+struct Shared {
+    wanted: AtomicU64,
+    last_frame_ms: AtomicU64,
+    start: Instant,
+    pcap: Mutex<Option<Pcap>>,
+    interrupted: AtomicBool,
+}
+
+impl Shared {
+    /// Take up to `n` of the frames still wanted.
+    fn claim(&self, n: u64) -> u64 {
+        let prev = self.wanted.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| Some(w - w.min(n))).unwrap_or(0);
+        prev.min(n)
+    }
+}
+
+/// Drain one queue (or the whole NIC) until the frames wanted have come,
+/// `silence` has passed with none on any queue, or `stop`.
+fn receive(nic: &mut Nic, shared: &Shared, silence: Duration, stop: &StopFlag) -> anyhow::Result<()> {
+    loop {
+        if stop.is_set() {
+            shared.interrupted.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
+        if shared.wanted.load(Ordering::SeqCst) == 0 {
+            return Ok(());
+        }
+        let last = Duration::from_millis(shared.last_frame_ms.load(Ordering::SeqCst));
+        let waited = shared.start.elapsed().saturating_sub(last);
+        if waited >= silence {
+            return Ok(());
+        }
+        // Wake at least every 100 ms to see whether another queue's frames
+        // have reset the silence or met the count.
+        match nic.wait_rx((silence - waited).min(Duration::from_millis(100))) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(zcnic_driver::Error::Stopped) => {
+                shared.interrupted.store(true, Ordering::SeqCst);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let claimed = shared.claim(256);
+        let mut write_error = None;
+        let n = nic.rx_burst(claimed as usize, |frame| {
+            let mut pcap = shared.pcap.lock().unwrap_or_else(|p| p.into_inner());
+            if let (Some(w), None) = (pcap.as_mut(), write_error.as_ref()) {
+                let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                if let Err(e) = w.write_packet(&PcapPacket::new(ts, frame.len() as u32, frame)) {
+                    write_error = Some(e);
+                }
+            }
+        }) as u64;
+        shared.wanted.fetch_add(claimed - n, Ordering::SeqCst);
+        if let Some(e) = write_error {
+            return Err(e).context("cannot write the pcap file");
+        }
+        if n > 0 {
+            shared.last_frame_ms.store(shared.start.elapsed().as_millis() as u64, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Receive until `--count` frames or `--timeout` seconds of silence.
 pub fn run(args: &RecvArgs) -> anyhow::Result<std::process::ExitCode> {
-    let mut pcap = match &args.pcap {
+    let pcap = match &args.pcap {
         Some(path) => {
             let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let header = PcapHeader {
@@ -81,68 +156,72 @@ pub fn run(args: &RecvArgs) -> anyhow::Result<std::process::ExitCode> {
         promiscuous: args.promisc,
         rx_ring_size: args.rx_ring,
         stop_flag: Some(stop.clone()),
+        queues: args.queues,
         ..args.nic.config()
     };
     let pci = args.nic.resolve()?;
-    let mut nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
+    let nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
     eprintln!(
-        "{}: {} ({}), MAC {}, interrupts via {:?}: listening",
+        "{}: {} ({}), MAC {}, {} queue(s), interrupts via {:?}: listening",
         pci,
         nic.model().name,
         nic.model().family,
         nic.mac(),
+        nic.queue_count(),
         nic.irq_mode()
     );
+    let mut queues = nic.split_queues();
 
     let silence = Duration::from_secs_f64(args.timeout);
-    let limit = args.count.unwrap_or(u64::MAX);
-    let (start, cpu_start) = (Instant::now(), CpuTime::now());
-    let mut last_frame = Instant::now();
-    let mut received = 0u64;
-    let mut write_error = None;
-    let mut interrupted = false;
-    while received < limit {
-        if stop.is_set() {
-            interrupted = true;
-            break;
+    let shared = Shared {
+        wanted: AtomicU64::new(args.count.unwrap_or(u64::MAX)),
+        last_frame_ms: AtomicU64::new(0),
+        start: Instant::now(),
+        pcap: Mutex::new(pcap),
+        interrupted: AtomicBool::new(false),
+    };
+    let cpu_start = CpuTime::now();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let threads: Vec<_> = queues
+            .iter_mut()
+            .map(|nic| {
+                let (shared, stop) = (&shared, &stop);
+                scope.spawn(move || {
+                    if let Some(cpu) = nic.pin_current_thread() {
+                        log::info!("queue {:?}: thread on CPU {cpu}", nic.queue());
+                    }
+                    receive(nic, shared, silence, stop)
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().map_err(|_| anyhow::anyhow!("a receive thread panicked"))??;
         }
-        let waited = last_frame.elapsed();
-        if waited >= silence {
-            break;
-        }
-        match nic.wait_rx(silence - waited) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(zcnic_driver::Error::Stopped) => {
-                interrupted = true;
-                break;
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let max = usize::try_from(limit - received).unwrap_or(usize::MAX).min(256);
-        let n = nic.rx_burst(max, |frame| {
-            if let (Some(w), None) = (pcap.as_mut(), write_error.as_ref()) {
-                let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-                if let Err(e) = w.write_packet(&PcapPacket::new(ts, frame.len() as u32, frame)) {
-                    write_error = Some(e);
-                }
-            }
-        });
-        if let Some(e) = write_error.take() {
-            return Err(e).context("cannot write the pcap file");
-        }
-        if n > 0 {
-            last_frame = Instant::now();
-            received += n as u64;
-        }
-    }
-    let (wall, cpu) = (start.elapsed(), CpuTime::now().since(&cpu_start));
-    if let Some(w) = pcap {
+        Ok(())
+    })?;
+    let (wall, cpu) = (shared.start.elapsed(), CpuTime::now().since(&cpu_start));
+    if let Some(w) = shared.pcap.into_inner().unwrap_or_else(|p| p.into_inner()) {
         use std::io::Write;
         w.into_writer().flush().context("cannot write the pcap file")?;
     }
+    let interrupted = shared.interrupted.load(Ordering::SeqCst);
 
-    let c = nic.counters();
+    if queues.len() > 1 {
+        for nic in &queues {
+            let c = nic.counters();
+            println!(
+                "queue {}: {} frames, {} bytes, interrupts {}; RSS verdicts checked: {} agree, {} disagree",
+                nic.queue().unwrap_or(0),
+                c.rx.frames,
+                c.rx.bytes,
+                c.interrupts,
+                c.rx.rss_agreed,
+                c.rx.rss_disagreed
+            );
+        }
+    }
+    let c = queues.iter().map(Nic::counters).fold(Counters::default(), |a, b| a.plus(&b));
+    let nic = &mut queues[0];
     let hw = nic.hw_stats();
     println!(
         "received {} frames, {} bytes; dropped {}; interrupts {}",

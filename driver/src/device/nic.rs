@@ -594,6 +594,26 @@ impl Nic {
     pub fn queue(&self) -> Option<usize> {
         self.family.interrupt_vector()
     }
+
+    /// Pin the calling thread to a CPU of its own for this queue handle:
+    /// queue q to the q-th CPU the process may use, when there are at least
+    /// as many CPUs as queues (otherwise the threads share them as the
+    /// scheduler sees fit). Returns the CPU, if pinned.
+    pub fn pin_current_thread(&self) -> Option<usize> {
+        let q = self.queue()?;
+        let cpus = crate::sys::host::usable_cpus();
+        if cpus.len() < usize::from(self.config.queues) {
+            return None;
+        }
+        let cpu = cpus[q];
+        match crate::sys::host::pin_current_thread(cpu) {
+            Ok(()) => Some(cpu),
+            Err(e) => {
+                log::warn!("queue {q}: could not pin the thread to CPU {cpu}: {e}");
+                None
+            }
+        }
+    }
 }
 
 impl Drop for Nic {

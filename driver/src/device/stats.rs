@@ -72,6 +72,36 @@ pub struct Counters {
     pub link_changes: u64,
 }
 
+impl Counters {
+    /// The sum of two handles' counters (queues of one NIC).
+    pub fn plus(&self, o: &Counters) -> Counters {
+        let (t, u) = (&self.tx, &o.tx);
+        let (r, v) = (&self.rx, &o.rx);
+        Counters {
+            tx: TxStats {
+                frames: t.frames + u.frames,
+                bytes: t.bytes + u.bytes,
+                doorbells: t.doorbells + u.doorbells,
+                completed: t.completed + u.completed,
+                cpu_bytes_written: t.cpu_bytes_written + u.cpu_bytes_written,
+                zero_copy_bytes: t.zero_copy_bytes + u.zero_copy_bytes,
+            },
+            rx: RxStats {
+                frames: r.frames + v.frames,
+                bytes: r.bytes + v.bytes,
+                doorbells: r.doorbells + v.doorbells,
+                dropped_bad_length: r.dropped_bad_length + v.dropped_bad_length,
+                dropped_frame_error: r.dropped_frame_error + v.dropped_frame_error,
+                dropped_multi_descriptor: r.dropped_multi_descriptor + v.dropped_multi_descriptor,
+                rss_agreed: r.rss_agreed + v.rss_agreed,
+                rss_disagreed: r.rss_disagreed + v.rss_disagreed,
+            },
+            interrupts: self.interrupts + o.interrupts,
+            link_changes: self.link_changes + o.link_changes,
+        }
+    }
+}
+
 /// Counts kept by the NIC itself since bring-up (its statistics registers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HwStats {

@@ -83,6 +83,34 @@ impl IoCounters {
     }
 }
 
+/// The CPUs this thread may run on (sched_getaffinity), in order.
+pub(crate) fn usable_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is a plain bit array; all-zero is a valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: we pass the size of the live set the kernel writes into.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+        return Vec::new();
+    }
+    // SAFETY: CPU_ISSET only reads the set, for CPU numbers below CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize).filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) }).collect()
+}
+
+/// Let the calling thread run on `cpu` only (sched_setaffinity).
+pub(crate) fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: as above: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(std::io::Error::other("CPU number out of range"));
+    }
+    // SAFETY: CPU_SET writes one bit of the live set; cpu is below CPU_SETSIZE (checked above).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: the set is live and we pass its size; 0 means this thread.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `rchar` and (when task I/O accounting is on) `read_bytes` from the text of `/proc/<pid>/io`.
 pub(crate) fn parse_proc_io(text: &str) -> Option<(u64, Option<u64>)> {
     let field =
