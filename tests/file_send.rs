@@ -321,3 +321,37 @@ fn a_file_larger_than_guest_ram_is_sent_whole_with_bounded_pinning() {
     let _ = fs::remove_file(&pcap);
     let _ = fs::remove_file(&image);
 }
+
+/// A 2-vCPU guest sends one file over two igb TX queues at once, a thread
+/// per queue pinned to a CPU each: two contiguous parts, each its own UDP
+/// flow to its own kernel socket; the two parts put together are the file.
+#[test]
+fn igb_sends_a_file_over_two_queues_from_two_cpus_and_both_parts_arrive() {
+    let dir = test_dir("send-igb-2q");
+    let len = 2 * 1024 * 1024 + 1001;
+    let (file, sha) = random_file(&dir, "two", len);
+    let command = format!(
+        "{KERNEL_PEER_SETUP}\n\
+         for p in 0 1; do udp-sink --bind 10.0.0.2:900$p --out /tmp/part$p --idle 3 --wait 30 > /tmp/sink$p.log 2>&1 & done\n\
+         sleep 0.5\n\
+         echo '=== send'; zcnic send --pci $NIC0 --queues 2 --file /data/two --src 10.0.0.1 --dst 10.0.0.2:9000 --rate 20; echo \"send-exit=$?\"\n\
+         wait; cat /tmp/sink0.log /tmp/sink1.log; cat /tmp/part0 /tmp/part1 | sha256sum\n\
+         echo '=== end'"
+    );
+    let run = Guest::new("file-send-igb-2q")
+        .kernel(Kernel::Full)
+        .unbound()
+        .smp(2)
+        .nic("igb")
+        .nic("igb")
+        .file(&file, "/data/two")
+        .run(&command);
+    run.assert_status(0);
+    let s = testbed::section(&run.output, "send");
+    assert!(s.contains("send-exit=0"), "{s}");
+    for q in 0..2 {
+        assert!(s.contains(&format!("on queue {q} (thread on CPU {q})")), "queue {q}'s thread on CPU {q}:\n{s}");
+    }
+    assert!(s.contains(&format!("sent {len} of {len} bytes")), "{s}");
+    assert!(s.contains(&format!("{sha}  -")), "the two parts together are the file:\n{s}");
+}

@@ -236,6 +236,17 @@ pub enum Error {
         len: u64,
     },
 
+    /// A part of a file that is not inside it.
+    #[error("bytes {start}..{end} are not a part of a {len}-byte file")]
+    BadPart {
+        /// First byte.
+        start: u64,
+        /// One past the last byte.
+        end: u64,
+        /// The file's length.
+        len: u64,
+    },
+
     /// More queues asked for than the NIC has.
     #[error("{asked} queues asked for; this NIC has 1 to {max}")]
     BadQueueCount {

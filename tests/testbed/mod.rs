@@ -161,6 +161,7 @@ pub struct Guest {
     disk: Option<PathBuf>,
     mem_mb: u32,
     udp_link: Option<u16>,
+    smp: u32,
 }
 
 impl Guest {
@@ -178,6 +179,7 @@ impl Guest {
             disk: None,
             mem_mb: 512,
             udp_link: None,
+            smp: 1,
         }
     }
 
@@ -188,7 +190,13 @@ impl Guest {
         self
     }
 
-    /// Add an emulated NIC: "e1000" or "e1000e".
+    /// Give the guest this many vCPUs (multi-threaded TCG uses the host's cores).
+    pub fn smp(mut self, vcpus: u32) -> Guest {
+        self.smp = vcpus;
+        self
+    }
+
+    /// Add an emulated NIC: "e1000", "e1000e" or "igb".
     pub fn nic(mut self, model: &'static str) -> Guest {
         self.nics.push(model);
         self
@@ -274,6 +282,7 @@ impl Guest {
             cmd.arg("--udp-link").arg(base.to_string());
         }
         cmd.arg("--mem").arg(self.mem_mb.to_string());
+        cmd.arg("--smp").arg(self.smp.to_string());
         for (host, guest) in &self.files {
             cmd.arg("--file").arg(format!("{}:{guest}", host.display()));
         }

@@ -107,6 +107,8 @@ pub struct FileSendReport {
 /// ```
 pub struct FileSend<'a> {
     source: &'a FileSource,
+    /// The bytes to send (the whole file unless [`FileSend::part`]).
+    part: Option<std::ops::Range<u64>>,
     flow: UdpFlow,
     config: FileSendConfig,
     stop: Option<StopFlag>,
@@ -120,6 +122,7 @@ impl<'a> FileSend<'a> {
     pub fn new(source: &'a FileSource, flow: UdpFlow) -> Self {
         FileSend {
             source,
+            part: None,
             flow,
             config: FileSendConfig::default(),
             stop: None,
@@ -127,6 +130,13 @@ impl<'a> FileSend<'a> {
             #[cfg(feature = "fault-injection")]
             panic_after: None,
         }
+    }
+
+    /// Send only bytes `part` of the file (e.g. one of several parts sent
+    /// in parallel over several queues, each as its own flow).
+    pub fn part(mut self, part: std::ops::Range<u64>) -> Self {
+        self.part = Some(part);
+        self
     }
 
     /// Every setting at once.
@@ -190,7 +200,11 @@ impl<'a> FileSend<'a> {
     fn run(&mut self, nic: &mut Nic) -> Result<FileSendReport, Error> {
         let source = self.source;
         let cfg = self.config.clone();
-        let len = source.len();
+        let part = self.part.clone().unwrap_or(0..source.len());
+        if part.start > part.end || part.end > source.len() {
+            return Err(Error::BadPart { start: part.start, end: part.end, len: source.len() });
+        }
+        let len = part.end - part.start;
         let plans = plan_windows(len, MAX_PAYLOAD as u64, cfg.window_bytes);
         // Let earlier frames (an ARP request...) complete, so the counters below
         // count this file's datagrams only.
@@ -220,7 +234,7 @@ impl<'a> FileSend<'a> {
                     let Some(permit) = mapper_budget.acquire() else { break };
                     let window = source
                         .check_unchanged(plan.first * MAX_PAYLOAD as u64)
-                        .and_then(|()| FileWindow::map(source, *plan, &container, &mapper_pinned, permit));
+                        .and_then(|()| FileWindow::map(source, *plan, part.clone(), &container, &mapper_pinned, permit));
                     let failed = window.is_err();
                     if ready.send(window).is_err() || failed {
                         break;
@@ -393,7 +407,7 @@ impl SendRun<'_, '_> {
         windows_in: &Receiver<Result<FileWindow, Error>>,
         windows: &mut InFlightWindows,
     ) -> Result<(), Error> {
-        let total = self.send.source.len().div_ceil(MAX_PAYLOAD as u64);
+        let total = self.done.len.div_ceil(MAX_PAYLOAD as u64);
         let bytes_per_sec = self.cfg.rate_mbit.map(|mbit| mbit * 1e6 / 8.0);
         let mut pace_due = self.start;
         let mut next = 0u64;

@@ -74,7 +74,9 @@ pub(crate) struct FileWindow {
     mapping: DmaMapping,
     /// File offset of the first mapped byte (page-aligned).
     map_start: u64,
-    file_len: u64,
+    /// The part of the file being sent: datagram 0 starts at `part.start`,
+    /// the last ends at `part.end`.
+    part: std::ops::Range<u64>,
     /// Declared after `mapping`, so fields drop in this order: the pages are
     /// unpinned before the count goes down and the permit goes back.
     _held: PinnedShare,
@@ -95,21 +97,21 @@ impl Drop for PinnedShare {
 }
 
 impl FileWindow {
-    /// Map the window's part of `source` and pin it for the NIC, read-only,
-    /// then take the CPU's access away. `pinned` counts the bytes pinned by
-    /// all live windows; `permit` is this window's place in the budget, held
-    /// until it is unmapped. Failing to take the CPU's access away is an
-    /// error: the zero-copy guarantee is enforced, not hoped for.
+    /// Map the window's datagrams of `part` of `source` and pin them for the
+    /// NIC, read-only, then take the CPU's access away. `pinned` counts the
+    /// bytes pinned by all live windows; `permit` is this window's place in
+    /// the budget, held until it is unmapped. Failing to take the CPU's access
+    /// away is an error: the zero-copy guarantee is enforced, not hoped for.
     pub(crate) fn map(
         source: &FileSource,
         plan: WindowPlan,
+        part: std::ops::Range<u64>,
         container: &Arc<Container>,
         pinned: &Arc<PinnedBytes>,
         permit: PinPermit,
     ) -> Result<FileWindow, Error> {
-        let file_len = source.len();
-        let start = plan.first * MAX_PAYLOAD as u64;
-        let end = (plan.end() * MAX_PAYLOAD as u64).min(file_len);
+        let start = part.start + plan.first * MAX_PAYLOAD as u64;
+        let end = (part.start + plan.end() * MAX_PAYLOAD as u64).min(part.end);
         let (map_start, mapping) = pin_file_range(source, container, start, end)?;
         let map_len = mapping.len();
         pinned.add(map_len as u64);
@@ -120,7 +122,7 @@ impl FileWindow {
             plan.end(),
             mapping.iova()
         );
-        Ok(FileWindow { plan, mapping, map_start, file_len, _held: held })
+        Ok(FileWindow { plan, mapping, map_start, part, _held: held })
     }
 
     /// Which datagrams it holds.
@@ -131,8 +133,8 @@ impl FileWindow {
     /// The payload of datagram `n` (which must be in this window).
     pub(crate) fn span(&self, n: u64) -> DmaSpan {
         assert!(n >= self.plan.first && n < self.plan.end(), "datagram {n} is not in this window");
-        let start = n * MAX_PAYLOAD as u64;
-        let end = (start + MAX_PAYLOAD as u64).min(self.file_len);
+        let start = self.part.start + n * MAX_PAYLOAD as u64;
+        let end = (start + MAX_PAYLOAD as u64).min(self.part.end);
         self.mapping.span((start - self.map_start) as usize, (end - start) as u32)
     }
 }
