@@ -119,10 +119,13 @@ fn run_tcp(args: &SendArgs, source: FileSource) -> anyhow::Result<ExitCode> {
     let len = source.len();
     let cpu_before = CpuTime::now();
     let start = std::time::Instant::now();
-    let mut sender = TcpFileServer::without_listening(&mut nic, args.src, ServerConfig::default());
-    let result = sender.send_file(args.dst, dst_mac, source, &stop);
-    let stats = sender.stats();
-    drop(sender);
+    let (result, stats) = if args.queues == 1 {
+        let mut sender = TcpFileServer::without_listening(&mut nic, args.src, ServerConfig::default());
+        let result = sender.send_file(args.dst, dst_mac, source, &stop);
+        (result, sender.stats())
+    } else {
+        send_tcp_parts(args, nic, dst_mac, &source, &stop)
+    };
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     let cpu = CpuTime::now().since(&cpu_before);
     match result {
@@ -151,6 +154,60 @@ fn run_tcp(args: &SendArgs, source: FileSource) -> anyhow::Result<ExitCode> {
         cpu.system.as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file in `--queues` parts over as many TCP connections, part i from
+/// queue i (its thread pinned where there are enough CPUs) to port PORT + i;
+/// the connections' local ports are picked so that the NIC steers each
+/// one's ACKs to its own queue.
+fn send_tcp_parts(
+    args: &SendArgs,
+    nic: Nic,
+    dst_mac: MacAddress,
+    source: &FileSource,
+    stop: &StopFlag,
+) -> (Result<u64, zcnic_driver::Error>, zcnic_driver::ServerStats) {
+    let mut queues = nic.split_queues();
+    let n = queues.len() as u64;
+    let results: Vec<(Result<u64, zcnic_driver::Error>, zcnic_driver::ServerStats)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = queues
+            .iter_mut()
+            .enumerate()
+            .map(|(i, nic)| {
+                let part = part_range(source.len(), n, i as u64);
+                let dst = SocketAddrV4::new(*args.dst.ip(), args.dst.port().wrapping_add(i as u16));
+                scope.spawn(move || {
+                    let cpu = nic.pin_current_thread();
+                    let file = match source.try_clone() {
+                        Ok(f) => f,
+                        Err(e) => return (Err(e), Default::default()),
+                    };
+                    let mut sender = TcpFileServer::without_listening(nic, args.src, ServerConfig::default());
+                    let result = sender.send_file_part(dst, dst_mac, file, part.clone(), stop);
+                    if result.is_ok() {
+                        println!(
+                            "part {i}: bytes {}..{} on queue {i}{} to {dst}: acknowledged",
+                            part.start,
+                            part.end,
+                            cpu.map_or(String::new(), |c| format!(" (thread on CPU {c})"))
+                        );
+                    }
+                    (result, sender.stats())
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().expect("a send thread panicked")).collect()
+    });
+    let mut total = zcnic_driver::ServerStats::default();
+    let mut sent = Ok(0);
+    for (result, stats) in results {
+        total = total.plus(&stats);
+        sent = match (sent, result) {
+            (Ok(a), Ok(b)) => Ok(a + b),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+    }
+    (sent, total)
 }
 
 /// Send the file; the exit code is 130 if a signal stopped it.

@@ -160,4 +160,9 @@ pub(crate) trait NicFamily: Send {
     fn interrupt_vector(&self) -> Option<usize> {
         None
     }
+    /// The RX queue receive-side scaling puts a TCP or UDP datagram from
+    /// `src` to `dst` on, if the NIC spreads flows over several.
+    fn rss_queue(&self, _src: std::net::SocketAddrV4, _dst: std::net::SocketAddrV4) -> Option<usize> {
+        None
+    }
 }

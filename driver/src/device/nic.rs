@@ -595,6 +595,14 @@ impl Nic {
         self.family.interrupt_vector()
     }
 
+    /// The RX queue the NIC's receive-side scaling puts a TCP or UDP datagram
+    /// from `src` to `dst` on, when it spreads flows over several queues: a
+    /// handle that opens a connection picks a local port whose replies land
+    /// on its own queue.
+    pub fn rss_queue(&self, src: std::net::SocketAddrV4, dst: std::net::SocketAddrV4) -> Option<usize> {
+        self.family.rss_queue(src, dst)
+    }
+
     /// Pin the calling thread to a CPU of its own for this queue handle:
     /// queue q to the q-th CPU the process may use, when there are at least
     /// as many CPUs as queues (otherwise the threads share them as the

@@ -111,6 +111,26 @@ pub struct ServerStats {
     pub deferred_for_pinning: u64,
 }
 
+impl ServerStats {
+    /// Two servers' counts together (one per queue of a NIC); the peak
+    /// pinned bytes add up, an upper bound of the peak of the sum.
+    pub fn plus(&self, o: &ServerStats) -> ServerStats {
+        ServerStats {
+            connections: self.connections + o.connections,
+            header_bytes_written: self.header_bytes_written + o.header_bytes_written,
+            file_bytes_posted: self.file_bytes_posted + o.file_bytes_posted,
+            frames: self.frames + o.frames,
+            retransmitted_segments: self.retransmitted_segments + o.retransmitted_segments,
+            peak_pinned_bytes: self.peak_pinned_bytes + o.peak_pinned_bytes,
+            aborted: self.aborted + o.aborted,
+            half_open_evicted: self.half_open_evicted + o.half_open_evicted,
+            syns_dropped: self.syns_dropped + o.syns_dropped,
+            resets_sent: self.resets_sent + o.resets_sent,
+            deferred_for_pinning: self.deferred_for_pinning + o.deferred_for_pinning,
+        }
+    }
+}
+
 /// A piece of a connection's send stream.
 #[derive(Debug)]
 enum Piece {
@@ -254,6 +274,24 @@ impl<'n> TcpFileServer<'n> {
         Ok(self.stats())
     }
 
+    /// A random ephemeral port for a connection to `remote`; on one queue of
+    /// several, one whose return traffic the NIC steers to this queue (a
+    /// random pick lands there one time in N: a few hundred tries make
+    /// missing it all but impossible, and then any port will do).
+    fn local_port_for(&self, remote: SocketAddrV4) -> u16 {
+        let random = || 49152 + (random_secret() % 16384) as u16;
+        let Some(queue) = self.nic.queue() else { return random() };
+        for _ in 0..512 {
+            let port = random();
+            let ours = SocketAddrV4::new(self.host.ip(), port);
+            if self.nic.rss_queue(remote, ours).is_none_or(|q| q == queue) {
+                return port;
+            }
+        }
+        log::warn!("queue {queue}: no local port found whose replies land on this queue");
+        random()
+    }
+
     /// Connect to `remote` (at `remote_mac`), send all of `file`, close, and
     /// return once the peer has acknowledged every byte and the connection is
     /// closed. Fails if the peer refuses or stops answering, or on `stop`.
@@ -265,7 +303,26 @@ impl<'n> TcpFileServer<'n> {
         stop: &StopFlag,
     ) -> Result<u64, Error> {
         let len = file.len();
-        let local_port = 49152 + (random_secret() % 16384) as u16;
+        self.send_file_part(remote, remote_mac, file, 0..len, stop)
+    }
+
+    /// As [`send_file`](Self::send_file), for bytes `part` of the file only
+    /// (one of several parts sent in parallel, each over its own connection).
+    /// On one queue of several, the local port is chosen so that receive-side
+    /// scaling puts the peer's replies on this queue.
+    pub fn send_file_part(
+        &mut self,
+        remote: SocketAddrV4,
+        remote_mac: MacAddress,
+        file: FileSource,
+        part: std::ops::Range<u64>,
+        stop: &StopFlag,
+    ) -> Result<u64, Error> {
+        if part.start > part.end || part.end > file.len() {
+            return Err(Error::BadPart { start: part.start, end: part.end, len: file.len() });
+        }
+        let len = part.end - part.start;
+        let local_port = self.local_port_for(remote);
         let key = ConnKey { remote_ip: *remote.ip(), remote_port: remote.port(), local_port };
         let now = self.now();
         self.table
@@ -273,7 +330,7 @@ impl<'n> TcpFileServer<'n> {
             .map_err(|_| Error::ConnectionFailed { remote, why: "no room for a connection" })?;
         let mut peer = Peer::new(remote, remote_mac);
         let conn = self.table.conn_mut(&key).expect("just connected");
-        let response = Outgoing { inline: Vec::new(), file: Some((file, 0, len)), close: true };
+        let response = Outgoing { inline: Vec::new(), file: Some((file, part.start, len)), close: true };
         queue_response(&mut peer, conn, response, &self.container, self.config.window_bytes)?;
         self.peers.insert(key, peer);
         let mut discard = Discard;

@@ -103,9 +103,16 @@ struct Shared {
     model: &'static DeviceModel,
     routing: Routing,
     hw_stats: Mutex<HwStats>,
+    /// The RSS key and table programmed, with several queues.
+    rss: Mutex<Option<RssConfig>>,
 }
 
 impl Shared {
+    fn rss_queue(&self, src: std::net::SocketAddrV4, dst: std::net::SocketAddrV4) -> Option<usize> {
+        let rss = self.rss.lock().unwrap_or_else(|p| p.into_inner());
+        rss.as_ref().map(|r| r.queue_for(rss::hash_l4(&r.key, src, dst)) as usize)
+    }
+
     fn hw_stats(&self) -> HwStats {
         let mut acc = self.hw_stats.lock().unwrap_or_else(|p| p.into_inner());
         e1000::stats::accumulate(&mut acc, &self.regs);
@@ -151,7 +158,8 @@ impl Igb {
         };
         bringup::quiesce_igb(&regs);
         let queues = (0..u32::from(wanted)).map(|q| QueuePair::new(container, config, q)).collect::<Result<_, _>>()?;
-        let shared = Arc::new(Shared { regs, model, routing, hw_stats: Mutex::new(HwStats::default()) });
+        let shared =
+            Arc::new(Shared { regs, model, routing, hw_stats: Mutex::new(HwStats::default()), rss: Mutex::new(None) });
         Ok(Igb { queues, shared, mac: MacAddress::default(), link_tried: String::new() })
     }
 
@@ -246,9 +254,11 @@ impl NicFamily for Igb {
             for pair in &mut self.queues {
                 Self::check_rss_on(pair, &config);
             }
+            *shared.rss.lock().unwrap_or_else(|p| p.into_inner()) = Some(config);
             log::info!("RSS over {} queues (TCP/IPv4, UDP/IPv4 and IPv4 hashed, random key)", self.queues.len());
         } else {
             rss::disable(regs);
+            *shared.rss.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
         bringup::route_interrupts(regs, shared.routing);
         log::info!("interrupt routing: {:?}", shared.routing);
@@ -384,6 +394,10 @@ impl NicFamily for Igb {
 
     fn queue_count(&self) -> usize {
         self.queues.len()
+    }
+
+    fn rss_queue(&self, src: std::net::SocketAddrV4, dst: std::net::SocketAddrV4) -> Option<usize> {
+        self.shared.rss_queue(src, dst)
     }
 
     fn split(&mut self) -> Vec<Box<dyn NicFamily>> {
@@ -534,5 +548,9 @@ impl NicFamily for IgbQueue {
 
     fn interrupt_vector(&self) -> Option<usize> {
         Some(self.pair.index as usize)
+    }
+
+    fn rss_queue(&self, src: std::net::SocketAddrV4, dst: std::net::SocketAddrV4) -> Option<usize> {
+        self.shared.rss_queue(src, dst)
     }
 }

@@ -85,6 +85,17 @@ pub(crate) fn toeplitz(key: &[u8; 40], input: &[u8]) -> u32 {
     hash
 }
 
+/// The hash the NIC computes for a TCP or UDP datagram over IPv4 from
+/// `src` to `dst` (addresses and ports as they appear in the datagram).
+pub(crate) fn hash_l4(key: &[u8; 40], src: std::net::SocketAddrV4, dst: std::net::SocketAddrV4) -> u32 {
+    let mut input = Vec::with_capacity(12);
+    input.extend_from_slice(&src.ip().octets());
+    input.extend_from_slice(&dst.ip().octets());
+    input.extend_from_slice(&src.port().to_be_bytes());
+    input.extend_from_slice(&dst.port().to_be_bytes());
+    toeplitz(key, &input)
+}
+
 /// What the NIC should have computed for `frame` as it arrived: the hash
 /// type and value, from the IPv4 addresses and, for an unfragmented TCP or
 /// UDP datagram, the ports. `None` for what it does not hash (non-IPv4).
@@ -144,6 +155,8 @@ mod tests {
         for (src, sport, dst, dport, ip_hash, tcp_hash) in cases {
             assert_eq!(toeplitz(&SPEC_KEY, &input(src, dst, None)), ip_hash, "{src:?} -> {dst:?}");
             assert_eq!(toeplitz(&SPEC_KEY, &input(src, dst, Some((sport, dport)))), tcp_hash, "{src:?}:{sport}");
+            let (s, d) = (std::net::SocketAddrV4::new(src.into(), sport), std::net::SocketAddrV4::new(dst.into(), dport));
+            assert_eq!(hash_l4(&SPEC_KEY, s, d), tcp_hash);
         }
     }
 
