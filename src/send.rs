@@ -308,7 +308,8 @@ fn send_parts(
                 let flow = UdpFlow::new(our_mac, src, dst_mac, dst);
                 scope.spawn(move || {
                     let cpu = nic.pin_current_thread();
-                    let report = FileSend::new(source, flow).part(part.clone()).config(config.clone()).stop_flag(stop).send(nic);
+                    let report =
+                        FileSend::new(source, flow).part(part.clone()).config(config.clone()).stop_flag(stop).send(nic);
                     if let Ok(r) = &report {
                         println!(
                             "part {i}: bytes {}..{} on queue {i}{} to {dst}: {} bytes in {} datagrams in {:.3} s",

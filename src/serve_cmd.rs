@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use zcnic::args::NicArg;
 use zcnic::serve::{respond, DocRoot, Exchange};
-use zcnic_driver::{Application, FileSource, Nic, NicConfig, Outgoing, ServerConfig, TcpFileServer};
+use zcnic_driver::{Application, FileSource, Nic, NicConfig, Outgoing, ServerConfig, ServerStats, TcpFileServer};
 
 use crate::usage::CpuTime;
 
@@ -49,6 +49,12 @@ pub struct ServeArgs {
     /// default it sleeps at once: polling would cost CPU and gain little.
     #[arg(long, value_name = "US", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub poll_us: u64,
+
+    /// Queue pairs (igb: up to 16), a thread each: receive-side scaling spreads the connections over
+    /// them, and each is served from the queue its packets arrive on; --max-conns and --max-pinned
+    /// are shared out evenly
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub queues: u16,
 }
 
 fn parse_ip_prefix(s: &str) -> Result<(Ipv4Addr, u8), String> {
@@ -94,6 +100,26 @@ impl Application for Http {
     }
 }
 
+/// What one queue's server did.
+#[derive(Default)]
+struct Served {
+    stats: ServerStats,
+    arp_replies: u64,
+    echo_replies: u64,
+    by_status: std::collections::BTreeMap<u16, u64>,
+}
+
+impl Served {
+    fn add(&mut self, o: Served) {
+        self.stats = self.stats.plus(&o.stats);
+        self.arp_replies += o.arp_replies;
+        self.echo_replies += o.echo_replies;
+        for (code, n) in o.by_status {
+            *self.by_status.entry(code).or_default() += n;
+        }
+    }
+}
+
 /// Serve until SIGINT/SIGTERM.
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let root = DocRoot::new(&args.root).with_context(|| format!("cannot serve {}", args.root.display()))?;
@@ -102,34 +128,69 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = NicConfig {
         stop_flag: Some(stop.clone()),
         poll_window: Duration::from_micros(args.poll_us),
+        queues: args.queues,
         ..args.nic.config()
     };
-    let mut nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
+    let nic = Nic::open(&pci, &config).with_context(|| format!("cannot bring up the NIC at {pci}"))?;
     let (ip, prefix) = args.ip;
+    let n = u64::from(args.queues);
     let server_config = ServerConfig {
         port: args.port,
-        max_conns: args.max_conns as usize,
-        max_pinned_bytes: args.max_pinned << 20,
+        max_conns: (args.max_conns.div_ceil(n)) as usize,
+        max_pinned_bytes: (args.max_pinned << 20).div_ceil(n),
         window_bytes: args.window << 20,
         ..ServerConfig::default()
     };
     eprintln!(
-        "{pci}: serving {} on http://{ip}:{}/ (address {ip}/{prefix}, MAC {}, link {})",
+        "{pci}: serving {} on http://{ip}:{}/ (address {ip}/{prefix}, MAC {}, link {}, {} queue(s))",
         root.path().display(),
         args.port,
         nic.mac(),
-        nic.link_info()
+        nic.link_info(),
+        nic.queue_count()
     );
     let cpu_before = CpuTime::now();
     let mapping_before = zcnic_driver::time_mapping_dma();
-    let mut server = TcpFileServer::new(&mut nic, ip, server_config);
-    let mut app = Http { root, by_status: Default::default() };
-    let stats = server.run(&mut app, &stop, Duration::from_secs(2))?;
-    let host = server.host().stats();
-    drop(server);
+    let mut queues = nic.split_queues();
+    let served: Vec<anyhow::Result<Served>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = queues
+            .iter_mut()
+            .map(|nic| {
+                let (root, stop, server_config) = (root.clone(), &stop, server_config.clone());
+                scope.spawn(move || -> anyhow::Result<Served> {
+                    if let (Some(cpu), Some(q)) = (nic.pin_current_thread(), nic.queue()) {
+                        log::info!("queue {q}: served by a thread on CPU {cpu}");
+                    }
+                    let mut server = TcpFileServer::new(nic, ip, server_config);
+                    let mut app = Http { root, by_status: Default::default() };
+                    let stats = server.run(&mut app, stop, Duration::from_secs(2))?;
+                    let host = server.host().stats();
+                    if let Some(q) = server.queue() {
+                        let requests: u64 = app.by_status.values().sum();
+                        println!("queue {q}: {} connections, {requests} requests", stats.connections);
+                    }
+                    Ok(Served {
+                        stats,
+                        arp_replies: host.arp_replies,
+                        echo_replies: host.echo_replies,
+                        by_status: app.by_status,
+                    })
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a server thread panicked"))))
+            .collect()
+    });
+    let mut total = Served::default();
+    for s in served {
+        total.add(s?);
+    }
+    let Served { stats, arp_replies, echo_replies, by_status } = total;
     let cpu = CpuTime::now().since(&cpu_before);
     let mapping = zcnic_driver::time_mapping_dma() - mapping_before;
-    let doorbells = nic.time_in_tx_doorbells();
+    let doorbells: Duration = queues.iter().map(Nic::time_in_tx_doorbells).sum();
     println!(
         "served {} connections; {} frames, {} file bytes posted for the NIC to read from the page cache, \
          {} header bytes written by the CPU (counted by the driver); {} segments retransmitted; \
@@ -146,7 +207,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         "connections refused or dropped: {} RSTs to closed ports, {} half-open connections evicted, {} SYNs dropped (table full)",
         stats.resets_sent, stats.half_open_evicted, stats.syns_dropped
     );
-    let requests: Vec<String> = app.by_status.iter().map(|(code, n)| format!("{n} x {code}")).collect();
+    let requests: Vec<String> = by_status.iter().map(|(code, n)| format!("{n} x {code}")).collect();
     println!("requests by status: {}", if requests.is_empty() { "none".to_string() } else { requests.join(", ") });
     println!(
         "answered {} ARP requests and {} pings; payload bytes copied by the CPU: 0 (enforced: file pages are \
@@ -154,8 +215,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
          {:.3} s spent pinning and IOMMU-mapping file windows (wall time inside the \
          VFIO map and unmap calls, measured by the monotonic clock) and {:.3} s inside TX doorbell writes \
          (where an emulated NIC does its work; measured the same way)",
-        host.arp_replies,
-        host.echo_replies,
+        arp_replies,
+        echo_replies,
         cpu.user.as_secs_f64(),
         cpu.system.as_secs_f64(),
         mapping.as_secs_f64(),

@@ -145,7 +145,10 @@ echo "=== end"
     for s in ["send", "recv"] {
         let s = step(out, s);
         assert!(s.contains("exit=1") && s.contains("is a 10ec:8139 device, which zcnic does not drive"), "{s}");
-        assert!(s.contains("supported: 8086:100e (82540EM, e1000), 8086:10d3 (82574L, e1000e), 8086:10c9 (82576, igb)"), "{s}");
+        assert!(
+            s.contains("supported: 8086:100e (82540EM, e1000), 8086:10d3 (82574L, e1000e), 8086:10c9 (82576, igb)"),
+            "{s}"
+        );
     }
     assert!(step(out, "unbind").contains("released from vfio-pci") || step(out, "unbind").contains("given back"));
     let s = step(out, "bind");

@@ -148,7 +148,8 @@ fn igb_spreads_flows_over_two_queues_each_with_its_own_vector() {
     assert!(per_queue.iter().all(|q| q.1 == q.0 && q.2 == 0), "the NIC's RSS verdicts check out:\n{recv}");
     let vectors = out.split("=== vectors").nth(1).unwrap();
     let fired = |v: usize| -> u64 {
-        let line = vectors.lines().find(|l| l.contains(&format!("vfio-msix[{v}]"))).unwrap_or_else(|| panic!("{vectors}"));
+        let line =
+            vectors.lines().find(|l| l.contains(&format!("vfio-msix[{v}]"))).unwrap_or_else(|| panic!("{vectors}"));
         line.split(':').nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap()
     };
     assert!(fired(0) > 0 && fired(1) > 0, "each queue's own vector fired:\n{vectors}");

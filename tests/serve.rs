@@ -320,3 +320,48 @@ fn on_the_igb_stock_clients_fetch_every_size_intact_and_send_tcp_reaches_nc() {
     assert!(send.contains("exit=0") && send.contains("every byte acknowledged"), "{send}");
     assert!(send.contains(&format!("{big}  /tmp/out")), "the listener got the file intact:\n{send}");
 }
+
+/// `zcnic serve --queues 2` on the igb in a 2-vCPU guest: a server thread per
+/// queue; RSS spreads twelve connections over both, each served where its
+/// packets arrive; every download intact.
+#[test]
+fn on_two_igb_queues_connections_are_spread_and_served_intact() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-igb-2q");
+    fs::create_dir_all(&dir).unwrap();
+    let www = root(&dir);
+    let command = format!(
+        "{KERNEL_PEER_SETUP}\n\
+         zcnic serve --pci $NIC0 --queues 2 --ip 10.0.0.1/24 --root /data/www > /tmp/serve.log 2>&1 & sp=$!\n\
+         i=0; while ! grep -qs 'serving' /tmp/serve.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n\
+         echo '=== parallel'; pids=; for n in 1 2 3 4 5 6 7 8 9 10 11 12; do (timeout 120 wget -q -O /tmp/p$n http://10.0.0.1/big.bin; echo \"p$n exit=$?\") & pids=\"$pids $!\"; done; wait $pids; \
+           for n in 1 2 3 4 5 6 7 8 9 10 11 12; do sha256sum /tmp/p$n; done\n\
+         kill -INT $sp; i=0; while kill -0 $sp 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done\n\
+         if kill -0 $sp 2>/dev/null; then echo '=== stuck'; for t in /proc/$sp/task/*; do echo \"$t $(cat $t/wchan) $(cut -d' ' -f3 $t/stat)\"; cat $t/stack 2>/dev/null; done; cat /tmp/serve.log; kill -9 $sp; fi\n\
+         wait $sp; echo \"=== serve exit=$?\"; cat /tmp/serve.log\n\
+         echo '=== end'"
+    );
+    let run = Guest::new("serve-igb-2q")
+        .kernel(Kernel::Full)
+        .unbound()
+        .smp(2)
+        .nic("igb")
+        .nic("igb")
+        .mem(1024)
+        .file(&www, "/data/www")
+        .timeout(600)
+        .run(&command);
+    run.assert_status(0);
+    let out = &run.output;
+    let s = section(out, "parallel");
+    let big = sha256_hex(&pattern(SIZES[8].1, 9));
+    assert_eq!(s.matches("exit=0").count(), 12, "{s}");
+    assert_eq!(s.matches(&big).count(), 12, "every download intact:\n{s}");
+    assert!(!out.contains("=== stuck"), "the server did not stop within 15 s of SIGINT:\n{out}");
+    let s = out.split("=== serve exit=").nth(1).expect("the server stopped");
+    assert!(s.starts_with("130") && s.contains("requests by status: 12 x 200"), "{s}");
+    for q in 0..2 {
+        let line = s.lines().find(|l| l.starts_with(&format!("queue {q}: "))).unwrap_or_else(|| panic!("{s}"));
+        let conns: u64 = line.split_whitespace().nth(2).and_then(|n| n.parse().ok()).unwrap();
+        assert!(conns > 0, "RSS left queue {q} without a connection:\n{s}");
+    }
+}

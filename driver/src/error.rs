@@ -257,7 +257,9 @@ pub enum Error {
     },
 
     /// Several queues, but VFIO cannot give each its own interrupt vector.
-    #[error("{queues} queues need MSI-X with {queues} + 1 vectors, but VFIO offers {mode} for this NIC: use one queue")]
+    #[error(
+        "{queues} queues need MSI-X with {queues} + 1 vectors, but VFIO offers {mode} for this NIC: use one queue"
+    )]
     NoVectorPerQueue {
         /// Queues asked for.
         queues: u16,
@@ -266,7 +268,9 @@ pub enum Error {
     },
 
     /// A device-wide operation on a handle that drives one queue.
-    #[error("{what} needs the whole NIC, and this handle drives one of its queues: stop every queue and open the NIC again")]
+    #[error(
+        "{what} needs the whole NIC, and this handle drives one of its queues: stop every queue and open the NIC again"
+    )]
     WholeNicOnly {
         /// The operation.
         what: &'static str,

@@ -232,9 +232,9 @@ impl<'a> FileSend<'a> {
             scope.spawn(move || {
                 for plan in plans_ref {
                     let Some(permit) = mapper_budget.acquire() else { break };
-                    let window = source
-                        .check_unchanged(plan.first * MAX_PAYLOAD as u64)
-                        .and_then(|()| FileWindow::map(source, *plan, part.clone(), &container, &mapper_pinned, permit));
+                    let window = source.check_unchanged(plan.first * MAX_PAYLOAD as u64).and_then(|()| {
+                        FileWindow::map(source, *plan, part.clone(), &container, &mapper_pinned, permit)
+                    });
                     let failed = window.is_err();
                     if ready.send(window).is_err() || failed {
                         break;

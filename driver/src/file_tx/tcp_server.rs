@@ -232,7 +232,12 @@ impl<'n> TcpFileServer<'n> {
         }
     }
 
-    /// What it did so far.
+    /// The NIC queue this server runs on, if it is one of several.
+    pub fn queue(&self) -> Option<usize> {
+        self.nic.queue()
+    }
+
+    /// What it did so far (counted by the driver).
     pub fn stats(&self) -> ServerStats {
         let mut s = self.stats;
         s.retransmitted_segments += self.peers.values().map(|p| p.retransmitted).sum::<u64>();

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use super::phy;
 use super::regs::{self, stats, Ctrl, CtrlExt, Eecd, Interrupts, Rah, Rctl, Status, Tctl, Txdctl};
 use crate::device::register::{RegisterIo, Registers};
-use crate::device::{DeviceModel, Part};
 use crate::device::LinkMode;
+use crate::device::{DeviceModel, Part};
 use crate::error::Error;
 use crate::mac::MacAddress;
 

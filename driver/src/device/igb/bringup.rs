@@ -6,9 +6,7 @@
 use std::thread;
 use std::time::Duration;
 
-use super::regs::{
-    self as igb, ivar_entry, Gpie, Rxcsum, Rxdctl, Srrctl, Txdctl, EEMNGCTL_CFG_DONE_PORT0, IVAR_VALID,
-};
+use super::regs::{self as igb, ivar_entry, Gpie, Rxcsum, Rxdctl, Srrctl, Txdctl, EEMNGCTL_CFG_DONE_PORT0, IVAR_VALID};
 use crate::device::e1000::bringup::{disable_master, poll_until, quiesce};
 use crate::device::e1000::regs::{self, Ctrl, Eecd, Interrupts};
 use crate::device::register::{RegisterIo, Registers};
@@ -147,9 +145,7 @@ pub(crate) fn route_interrupts<R: RegisterIo + ?Sized>(regs: &R, routing: Routin
     let set_entry = |queue: u32, vector: u32| {
         let (reg, rx_shift) = ivar_entry(queue, false);
         let (_, tx_shift) = ivar_entry(queue, true);
-        regs.modify(igb::IVAR.at(reg), |v| {
-            v | (vector | IVAR_VALID) << rx_shift | (vector | IVAR_VALID) << tx_shift
-        });
+        regs.modify(igb::IVAR.at(reg), |v| v | (vector | IVAR_VALID) << rx_shift | (vector | IVAR_VALID) << tx_shift);
     };
     match routing {
         Routing::Single => {

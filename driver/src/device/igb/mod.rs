@@ -404,8 +404,12 @@ impl NicFamily for Igb {
         std::mem::take(&mut self.queues)
             .into_iter()
             .map(|pair| {
-                let queue =
-                    IgbQueue { pair, shared: Arc::clone(&self.shared), mac: self.mac, link_tried: self.link_tried.clone() };
+                let queue = IgbQueue {
+                    pair,
+                    shared: Arc::clone(&self.shared),
+                    mac: self.mac,
+                    link_tried: self.link_tried.clone(),
+                };
                 Box::new(queue) as Box<dyn NicFamily>
             })
             .collect()

@@ -51,8 +51,8 @@ impl TxFormat for IgbTx {
         push: &mut dyn FnMut(AdvTxDesc) -> Result<(), Error>,
     ) -> Result<Option<AdvContext>, Error> {
         let context = context_of(frame);
-        if context.is_some() && context != held {
-            push(AdvTxDesc::context(context.expect("checked")))?;
+        if let Some(wanted) = context.filter(|_| context != held) {
+            push(AdvTxDesc::context(wanted))?;
         }
         assert!(frame.segmentation.is_none() || frame.offload.is_some(), "TCP segmentation needs a checksum offload");
         let payload_len: u32 = frame.payload.iter().map(|s| s.len()).sum();
@@ -94,7 +94,14 @@ mod tests {
     use crate::device::ChecksumOffload;
 
     fn tcp() -> ChecksumOffload {
-        ChecksumOffload { ip_start: 14, ip_checksum: 24, ip_end: 33, l4_start: 34, l4_checksum: 50, l4: L4Protocol::Tcp }
+        ChecksumOffload {
+            ip_start: 14,
+            ip_checksum: 24,
+            ip_end: 33,
+            l4_start: 34,
+            l4_checksum: 50,
+            l4: L4Protocol::Tcp,
+        }
     }
 
     fn descriptors(frame: &TxFrame<'_>, held: Option<AdvContext>) -> (Vec<AdvTxDesc>, Option<AdvContext>) {
@@ -115,7 +122,10 @@ mod tests {
         let frame = TxFrame { header_len: 54 + 10, payload: &payload, offload: Some(tcp()), segmentation: seg };
         let (d, held) = descriptors(&frame, None);
         assert!(!d[0].is_data(), "context first");
-        assert_eq!(d[0], AdvTxDesc::context(AdvContext { mac_len: 14, ip_len: 20, tcp: true, segmentation: Some((20, 1460)) }));
+        assert_eq!(
+            d[0],
+            AdvTxDesc::context(AdvContext { mac_len: 14, ip_len: 20, tcp: true, segmentation: Some((20, 1460)) })
+        );
         let data = &d[1..];
         assert_eq!(data.len(), 1 + 17, "header, then 64 KiB from mid-page: 17 pieces");
         assert_eq!(data[0].paylen(), 10 + 65536, "PAYLEN: the bytes after the repeated headers");
