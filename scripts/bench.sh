@@ -2,8 +2,10 @@
 # The benchmark: zcnic against the kernel's ways of sending a file, side by side
 # in one QEMU guest, plus the driver's own cost per frame without the emulator.
 #
-#   scripts/bench.sh [--reps N] [--size BYTES] [--nic e1000|e1000e] [--no-readme]
-#   (e1000e results go to results/<date>-e1000e and leave the README alone)
+#   scripts/bench.sh [--reps N] [--size BYTES] [--nic e1000|e1000e|igb] [--queues N] [--smp N] [--no-readme]
+#   (other NICs than the e1000, several queues or vCPUs: results go to
+#   results/<date>-<nic>[-<N>q-<M>cpu] and leave the README alone; --queues is
+#   zcnic's TX queues, each sent from by a thread of its own, igb only)
 #
 # 1. criterion microbenchmarks: TX ring, RX ring, zero-copy TX path per frame
 #    at batch 1, 8, 32, 128 (no device, no syscalls).
@@ -23,12 +25,14 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-reps=3 size=$((32 * 1024 * 1024 + 333)) nic=e1000 readme=1
+reps=3 size=$((32 * 1024 * 1024 + 333)) nic=e1000 readme=1 queues=1 smp=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --reps) reps="$2"; shift 2 ;;
         --size) size="$2"; shift 2 ;;
         --nic) nic="$2"; shift 2 ;;
+        --queues) queues="$2"; shift 2 ;;
+        --smp) smp="$2"; shift 2 ;;
         --no-readme) readme=0; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -50,11 +54,11 @@ head -c "$(( size / 4 ))" "$work/src/bench.bin" > "$work/src/bench-quarter.bin"
 mkfs.ext4 -q -F -d "$work/src" "$work/disk.ext4" "$(( size * 5 / 4 / 1048576 + 64 ))M"
 rm -rf "$work/src"
 
-echo "==> the guest benchmark ($reps repetitions of 7 methods, $size bytes, $nic; then a count pass under syscount)"
-"$root/scripts/testbed.sh" --kernel full --no-bind --no-pcap --nic "$nic" --nic "$nic" \
+echo "==> the guest benchmark ($reps repetitions of 7 methods, $size bytes, $nic, zcnic on $queues queue(s), $smp vCPU(s); then a count pass under syscount)"
+"$root/scripts/testbed.sh" --kernel full --no-bind --no-pcap --smp "$smp" --nic "$nic" --nic "$nic" \
     --disk "$work/disk.ext4" --timeout 900 --out "$work/guest" -- "
 echo vfio-pci > /sys/bus/pci/devices/\$NIC0/driver_override; echo \$NIC0 > /sys/bus/pci/drivers_probe
-modprobe e1000; modprobe e1000e
+modprobe e1000; modprobe e1000e; modprobe igb
 IF=\$(ls /sys/bus/pci/devices/\$NIC1/net/)
 ip addr add 10.0.0.1/24 dev \$IF; ip link set \$IF up
 i=0; while [ \"\$(cat /sys/class/net/\$IF/carrier 2>/dev/null)\" != 1 ] && [ \$i -lt 50 ]; do sleep 0.1; i=\$((i+1)); done
@@ -69,7 +73,7 @@ while [ \$rep -lt $reps ]; do
   for m in read-write mmap-write sendfile splice odirect-write; do
     kernel-send --method \$m --file \$F --dst 10.0.0.9:9000 --iface \$IF || exit 1
   done
-  zcnic send --pci \$NIC0 --file \$F --src 10.0.0.1 --dst 10.0.0.9:9000 --dst-mac 02:00:00:00:00:01 --kv > /tmp/z.log 2>&1 || { cat /tmp/z.log; exit 1; }
+  zcnic send --pci \$NIC0 --queues $queues --file \$F --src 10.0.0.1 --dst 10.0.0.9:9000 --dst-mac 02:00:00:00:00:01 --kv > /tmp/z.log 2>&1 || { cat /tmp/z.log; exit 1; }
   grep bench-result /tmp/z.log
   packet-send --pci \$NIC0 --count \$N --size 1514 --dst-mac 02:00:00:00:00:01 --kv > /tmp/p.log 2>&1 || { cat /tmp/p.log; exit 1; }
   grep bench-result /tmp/p.log
@@ -85,7 +89,7 @@ for G in \$F \$Q; do
   for m in read-write mmap-write sendfile splice odirect-write; do
     counted \$m \$n kernel-send --method \$m --file \$G --dst 10.0.0.9:9000 --iface \$IF
   done
-  counted zcnic \$n zcnic send --pci \$NIC0 --file \$G --src 10.0.0.1 --dst 10.0.0.9:9000 --dst-mac 02:00:00:00:00:01
+  counted zcnic \$n zcnic send --pci \$NIC0 --queues $queues --file \$G --src 10.0.0.1 --dst 10.0.0.9:9000 --dst-mac 02:00:00:00:00:01
   counted raw-frames \$n packet-send --pci \$NIC0 --count \$n --size 1514 --dst-mac 02:00:00:00:00:01
 done"
 
@@ -95,13 +99,16 @@ qemu="$(qemu-system-x86_64 --version | head -1)"
 kernel="$(basename "$(readlink -f "${ZCNIC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zcnic}/kernel-full")")"
 # The README and results/latest follow the e1000 runs; other models get their own folder.
 out="$root/results/$date"
-if [ "$nic" != e1000 ]; then out="$root/results/$date-$nic"; readme=0; fi
+if [ "$nic" != e1000 ] || [ "$queues" != 1 ] || [ "$smp" != 1 ]; then
+    out="$root/results/$date-$nic"; readme=0
+    if [ "$queues" != 1 ] || [ "$smp" != 1 ]; then out="$out-${queues}q-${smp}cpu"; fi
+fi
 readme_args=()
 [ "$readme" -eq 0 ] || readme_args=(--readme "$root/README.md")
 "$root/target/guest/x86_64-unknown-linux-gnu/release/examples/bench-report" \
     --log "$work/guest/output.log" --out "$out" --criterion "$root/target/criterion" "${readme_args[@]}" \
-    --meta "date=$date" "host=$cpu, $(nproc) cores" "emulator=$qemu, TCG (no KVM), 1 vCPU, q35" \
-    "guest kernel=$kernel" "nic=$nic (both NICs)" \
+    --meta "date=$date" "host=$cpu, $(nproc) cores" "emulator=$qemu, TCG (no KVM), $smp vCPU(s), q35" \
+    "guest kernel=$kernel" "nic=$nic (both NICs); zcnic on $queues TX queue(s), a thread each" \
     "IOMMU=emulated intel-iommu, translated mode for the kernel's NIC (no iommu=pt), VFIO Type1v2 for zcnic's" \
     "file=$size bytes on ext4 on virtio-blk, page cache warm" \
     "destination=unicast MAC owned by no NIC; frames counted by the NIC's counters (kernel: tx_packets; zcnic: DD write-backs)"

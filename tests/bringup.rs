@@ -114,7 +114,7 @@ fn igb_phy_nvm_msix_and_link_facts_and_with_the_link_held_down() {
         "MAC 52:54:00:12:34:50 from the NVM (checksum verified)",
         "82576: reset done",
         "advertised 10/100 half and full, 1000 full and pause, restarted autonegotiation",
-        "interrupt routing: MsiX { queue_vector: 0, other_vector: 1 }",
+        "interrupt routing: MsiX { queues: 1 }",
         "interrupts via MsiX(2)",
         "link:   up",
         "speed:  1000 Mb/s",

@@ -182,6 +182,37 @@ mod tests {
     use super::*;
     use crate::device::register::fake::FakeRegisters;
 
+    /// The reset as silicon needs it, on the register fake (QEMU's model
+    /// forgives every order): everything masked, master disabled, then RST;
+    /// a NIC that never lets RST go is an error, not a hang.
+    #[test]
+    fn reset_masks_then_disables_mastering_then_resets_and_a_stuck_reset_is_an_error() {
+        use crate::device::register::fake::Access;
+        let ctrl = regs::CTRL.offset();
+        let regs = FakeRegisters::default();
+        regs.on_write(ctrl, |v| v & !Ctrl::RST.bits());
+        reset(&regs).unwrap();
+        let writes: Vec<(u32, u32)> = regs
+            .log()
+            .into_iter()
+            .filter_map(|a| match a {
+                Access::Write(o, v) => Some((o, v)),
+                Access::Read(..) => None,
+            })
+            .collect();
+        let at = |pred: &dyn Fn(&(u32, u32)) -> bool| writes.iter().position(pred).expect("the write happened");
+        let masked = at(&|w| w.0 == igb::EIMC.offset() && w.1 == u32::MAX);
+        let master_off = at(&|w| w.0 == ctrl && w.1 & Ctrl::GIO_MASTER_DISABLE.bits() != 0);
+        let rst = at(&|w| w.0 == ctrl && w.1 & Ctrl::RST.bits() != 0);
+        assert!(masked < master_off && master_off < rst, "order: {writes:x?}");
+        let remasked = writes.iter().rposition(|w| w.0 == igb::EIMC.offset()).unwrap();
+        assert!(remasked > rst, "masked again after the reset");
+
+        let stuck = FakeRegisters::default();
+        let e = reset(&stuck).unwrap_err();
+        assert!(matches!(e, Error::ResetTimeout { .. }), "{e}");
+    }
+
     #[test]
     fn msix_routing_points_queue_0_and_the_link_at_their_vectors() {
         let regs = FakeRegisters::default();
