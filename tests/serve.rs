@@ -46,22 +46,57 @@ fn root(dir: &Path) -> PathBuf {
 
 const RAW: &str = r#"raw() { printf "$1" | nc -w 3 10.0.0.1 80; }"#;
 
+/// Guest commands: wait for the server, fetch every file of [`SIZES`] with
+/// wget, one after the other, then their hashes.
+fn fetch_every_size() -> String {
+    let files: Vec<String> = SIZES.iter().map(|(n, _)| format!("{n}.bin")).collect();
+    let files = files.join(" ");
+    format!(
+        "i=0; while ! grep -qs 'serving' /tmp/serve.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
+         echo '=== sizes'; for f in {files}; do timeout 60 wget -q -O /tmp/$f http://10.0.0.1/$f; echo \"wget $f exit=$?\"; done; \
+         for f in {files}; do sha256sum /tmp/$f; done"
+    )
+}
+
+/// Every file of [`SIZES`] arrived whole.
+fn check_every_size(out: &str) {
+    let s = section(out, "sizes");
+    for (i, (name, len)) in SIZES.iter().enumerate() {
+        assert!(s.contains(&format!("wget {name}.bin exit=0")), "{name}:\n{s}");
+        let want = sha256_hex(&pattern(*len, i as u64 + 1));
+        assert!(s.contains(&format!("{want}  /tmp/{name}.bin")), "{name} ({len} bytes) arrived changed:\n{s}");
+    }
+}
+
+/// Guest commands: `n` wget downloads of big.bin at once, then their hashes.
+fn parallel_downloads(n: u32) -> String {
+    format!(
+        "echo '=== parallel'; pids=; n=0; while [ $n -lt {n} ]; do n=$((n+1)); \
+         (timeout 120 wget -q -O /tmp/p$n http://10.0.0.1/big.bin; echo \"p$n exit=$?\") & pids=\"$pids $!\"; done; \
+         wait $pids; n=0; while [ $n -lt {n} ]; do n=$((n+1)); sha256sum /tmp/p$n; done"
+    )
+}
+
+/// Every one of the `n` parallel downloads ended well and holds big.bin.
+fn check_parallel_downloads(out: &str, n: usize) {
+    let s = section(out, "parallel");
+    let big = sha256_hex(&pattern(SIZES[8].1, 9));
+    assert_eq!(s.matches("exit=0").count(), n, "{s}");
+    assert_eq!(s.matches(&big).count(), n, "every parallel download intact:\n{s}");
+}
+
 #[test]
 fn stock_clients_fetch_every_size_intact_and_bad_requests_are_refused() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve");
     fs::create_dir_all(&dir).unwrap();
     let www = root(&dir);
-    let names: Vec<String> = SIZES.iter().map(|(n, _)| format!("{n}.bin")).collect();
     let command = format!(
         "{KERNEL_PEER_SETUP}{RAW}\n\
          ln -s /data/secret.txt /data/www/escape\n\
          RUST_LOG=info zcnic serve --pci $NIC0 --ip 10.0.0.1/24 --root /data/www > /tmp/serve.log 2>&1 & sp=$!\n\
-         i=0; while ! grep -qs 'serving' /tmp/serve.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n\
-         echo '=== sizes'; for f in {files}; do timeout 60 wget -q -O /tmp/$f http://10.0.0.1/$f; echo \"wget $f exit=$?\"; done; \
-           for f in {files}; do sha256sum /tmp/$f; done\n\
+         {sizes}\n\
          echo '=== index'; wget -q -O - http://10.0.0.1/; wget -q -O - http://10.0.0.1/sub/\n\
-         echo '=== parallel'; pids=; for n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do (timeout 120 wget -q -O /tmp/p$n http://10.0.0.1/big.bin; echo \"p$n exit=$?\") & pids=\"$pids $!\"; done; wait $pids; \
-           for n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do sha256sum /tmp/p$n; done\n\
+         {parallel}\n\
          echo '=== head'; raw 'HEAD /k64.bin HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'\n\
          echo '=== range'; raw 'GET /big.bin HTTP/1.1\\r\\nHost: x\\r\\nRange: bytes=100-199\\r\\nConnection: close\\r\\n\\r\\n' > /tmp/range; head -c 300 /tmp/range | head -n 1; wc -c < /tmp/range\n\
          echo '=== suffix'; raw 'GET /big.bin HTTP/1.1\\r\\nHost: x\\r\\nRange: bytes=-10\\r\\nConnection: close\\r\\n\\r\\n' | head -n 1\n\
@@ -79,7 +114,8 @@ fn stock_clients_fetch_every_size_intact_and_bad_requests_are_refused() {
          echo '=== ping'; ping -c 2 -W 2 10.0.0.1 | grep -c 'bytes from'\n\
          kill -INT $sp; wait $sp; echo \"=== serve exit=$?\"; cat /tmp/serve.log\n\
          echo '=== end'",
-        files = names.join(" ")
+        sizes = fetch_every_size(),
+        parallel = parallel_downloads(16)
     );
     let run = Guest::new("serve")
         .kernel(Kernel::Full)
@@ -94,19 +130,11 @@ fn stock_clients_fetch_every_size_intact_and_bad_requests_are_refused() {
     run.assert_status(0);
     let out = &run.output;
 
-    let s = section(out, "sizes");
-    for (i, (name, len)) in SIZES.iter().enumerate() {
-        assert!(s.contains(&format!("wget {name}.bin exit=0")), "{name}:\n{s}");
-        let want = sha256_hex(&pattern(*len, i as u64 + 1));
-        assert!(s.contains(&format!("{want}  /tmp/{name}.bin")), "{name} ({len} bytes) arrived changed:\n{s}");
-    }
+    check_every_size(out);
     let s = section(out, "index");
     assert!(s.contains("<h1>zcnic</h1>") && s.contains("sub"), "{s}");
 
-    let s = section(out, "parallel");
-    let big = sha256_hex(&pattern(SIZES[8].1, 9));
-    assert_eq!(s.matches("exit=0").count(), 16, "{s}");
-    assert_eq!(s.matches(&big).count(), 16, "every parallel download intact:\n{s}");
+    check_parallel_downloads(out, 16);
 
     let s = section(out, "head");
     assert!(s.contains("HTTP/1.1 200") && s.contains("Content-Length: 65536"), "{s}");
@@ -276,21 +304,18 @@ fn on_the_igb_stock_clients_fetch_every_size_intact_and_send_tcp_reaches_nc() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-igb");
     fs::create_dir_all(&dir).unwrap();
     let www = root(&dir);
-    let names: Vec<String> = SIZES.iter().map(|(n, _)| format!("{n}.bin")).collect();
     let command = format!(
         "{KERNEL_PEER_SETUP}\n\
          zcnic serve --pci $NIC0 --ip 10.0.0.1/24 --root /data/www > /tmp/serve.log 2>&1 & sp=$!\n\
-         i=0; while ! grep -qs 'serving' /tmp/serve.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n\
-         echo '=== sizes'; for f in {files}; do timeout 60 wget -q -O /tmp/$f http://10.0.0.1/$f; echo \"wget $f exit=$?\"; done; \
-           for f in {files}; do sha256sum /tmp/$f; done\n\
-         echo '=== parallel'; pids=; for n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do (timeout 120 wget -q -O /tmp/p$n http://10.0.0.1/big.bin; echo \"p$n exit=$?\") & pids=\"$pids $!\"; done; wait $pids; \
-           for n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do sha256sum /tmp/p$n; done\n\
+         {sizes}\n\
+         {parallel}\n\
          kill -INT $sp; wait $sp; echo \"=== serve exit=$?\"; cat /tmp/serve.log\n\
          nc -l -p 9000 < /dev/null > /tmp/out & np=$!; sleep 0.5\n\
          echo '=== send'; zcnic send --tcp --pci $NIC0 --src 10.0.0.1 --dst 10.0.0.2:9000 --file /data/www/big.bin; echo \"exit=$?\"\n\
          wait $np; sha256sum /tmp/out\n\
          echo '=== end'",
-        files = names.join(" ")
+        sizes = fetch_every_size(),
+        parallel = parallel_downloads(16)
     );
     let run = Guest::new("serve-igb")
         .kernel(Kernel::Full)
@@ -303,21 +328,14 @@ fn on_the_igb_stock_clients_fetch_every_size_intact_and_send_tcp_reaches_nc() {
         .run(&command);
     run.assert_status(0);
     let out = &run.output;
-    let s = section(out, "sizes");
-    for (i, (name, len)) in SIZES.iter().enumerate() {
-        assert!(s.contains(&format!("wget {name}.bin exit=0")), "{name}:\n{s}");
-        let want = sha256_hex(&pattern(*len, i as u64 + 1));
-        assert!(s.contains(&format!("{want}  /tmp/{name}.bin")), "{name} ({len} bytes) arrived changed:\n{s}");
-    }
-    let s = section(out, "parallel");
-    let big = sha256_hex(&pattern(SIZES[8].1, 9));
-    assert_eq!(s.matches("exit=0").count(), 16, "{s}");
-    assert_eq!(s.matches(&big).count(), 16, "every parallel download intact:\n{s}");
+    check_every_size(out);
+    check_parallel_downloads(out, 16);
     let s = out.split("=== serve exit=").nth(1).expect("the server stopped");
     assert!(s.starts_with("130") && s.contains("requests by status: 25 x 200"), "{s}");
     assert!(s.contains("payload bytes copied by the CPU: 0 (enforced"), "{s}");
     let send = out.split("=== send").nth(1).unwrap();
     assert!(send.contains("exit=0") && send.contains("every byte acknowledged"), "{send}");
+    let big = sha256_hex(&pattern(SIZES[8].1, 9));
     assert!(send.contains(&format!("{big}  /tmp/out")), "the listener got the file intact:\n{send}");
 }
 
@@ -333,12 +351,12 @@ fn on_two_igb_queues_connections_are_spread_and_served_intact() {
         "{KERNEL_PEER_SETUP}\n\
          zcnic serve --pci $NIC0 --queues 2 --ip 10.0.0.1/24 --root /data/www > /tmp/serve.log 2>&1 & sp=$!\n\
          i=0; while ! grep -qs 'serving' /tmp/serve.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n\
-         echo '=== parallel'; pids=; for n in 1 2 3 4 5 6 7 8 9 10 11 12; do (timeout 120 wget -q -O /tmp/p$n http://10.0.0.1/big.bin; echo \"p$n exit=$?\") & pids=\"$pids $!\"; done; wait $pids; \
-           for n in 1 2 3 4 5 6 7 8 9 10 11 12; do sha256sum /tmp/p$n; done\n\
+         {parallel}\n\
          kill -INT $sp; i=0; while kill -0 $sp 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done\n\
          if kill -0 $sp 2>/dev/null; then echo '=== stuck'; for t in /proc/$sp/task/*; do echo \"$t $(cat $t/wchan) $(cut -d' ' -f3 $t/stat)\"; cat $t/stack 2>/dev/null; done; cat /tmp/serve.log; kill -9 $sp; fi\n\
          wait $sp; echo \"=== serve exit=$?\"; cat /tmp/serve.log\n\
-         echo '=== end'"
+         echo '=== end'",
+        parallel = parallel_downloads(12)
     );
     let run = Guest::new("serve-igb-2q")
         .kernel(Kernel::Full)
@@ -352,10 +370,7 @@ fn on_two_igb_queues_connections_are_spread_and_served_intact() {
         .run(&command);
     run.assert_status(0);
     let out = &run.output;
-    let s = section(out, "parallel");
-    let big = sha256_hex(&pattern(SIZES[8].1, 9));
-    assert_eq!(s.matches("exit=0").count(), 12, "{s}");
-    assert_eq!(s.matches(&big).count(), 12, "every download intact:\n{s}");
+    check_parallel_downloads(out, 12);
     assert!(!out.contains("=== stuck"), "the server did not stop within 15 s of SIGINT:\n{out}");
     let s = out.split("=== serve exit=").nth(1).expect("the server stopped");
     assert!(s.starts_with("130") && s.contains("requests by status: 12 x 200"), "{s}");

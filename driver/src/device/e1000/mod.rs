@@ -143,19 +143,7 @@ impl NicFamily for E1000 {
         if model.is_82574() {
             init_82574::apply(regs);
         }
-        match phy::state(regs, model) {
-            Ok(p) => log::info!(
-                "PHY {:#010x}: control {:#06x}, status {:#06x}, advertising {:#06x}, partner {:#06x}",
-                p.id,
-                p.control,
-                p.status,
-                p.advertise,
-                p.partner
-            ),
-            Err(e) => log::warn!("cannot read the PHY: {e}"),
-        }
-        self.link_tried = phy::bring_up(regs, model, config.link_mode)?;
-        log::info!("PHY: {}", self.link_tried);
+        self.link_tried = phy::report_and_bring_up(regs, model, config.link_mode)?;
         self.mac = nvm::read_mac(regs, model, config.accept_bad_eeprom_checksum)?;
         log::info!("MAC {} from the EEPROM (checksum verified)", self.mac);
         bringup::program_mac(regs, self.mac);

@@ -249,6 +249,29 @@ pub(crate) fn bring_up<R: RegisterIo + ?Sized>(regs: &R, model: &DeviceModel, mo
     })
 }
 
+/// Log what the PHY says about itself, then [`bring_up`] it and log what was
+/// done; returns that, for the error if no link comes.
+pub(crate) fn report_and_bring_up<R: RegisterIo + ?Sized>(
+    regs: &R,
+    model: &DeviceModel,
+    mode: LinkMode,
+) -> Result<String, Error> {
+    match state(regs, model) {
+        Ok(p) => log::info!(
+            "PHY {:#010x}: control {:#06x}, status {:#06x}, advertising {:#06x}, partner {:#06x}",
+            p.id,
+            p.control,
+            p.status,
+            p.advertise,
+            p.partner
+        ),
+        Err(e) => log::warn!("cannot read the PHY: {e}"),
+    }
+    let tried = bring_up(regs, model, mode)?;
+    log::info!("PHY: {tried}");
+    Ok(tried)
+}
+
 /// Flow control as IEEE 802.3 annex 28B resolves it from our advertisement
 /// and the partner's: (receive pause, transmit pause). Half duplex: none.
 pub(crate) fn resolve_pause(ours: Advertise, partner: Advertise, full_duplex: bool) -> (bool, bool) {

@@ -108,6 +108,14 @@ struct Shared {
 }
 
 impl Shared {
+    fn link_up(&self) -> bool {
+        e1000::bringup::link_up(&self.regs)
+    }
+
+    fn link_info(&self) -> LinkInfo {
+        link::info(&self.regs, self.model)
+    }
+
     fn rss_queue(&self, src: std::net::SocketAddrV4, dst: std::net::SocketAddrV4) -> Option<usize> {
         let rss = self.rss.lock().unwrap_or_else(|p| p.into_inner());
         rss.as_ref().map(|r| r.queue_for(rss::hash_l4(&r.key, src, dst)) as usize)
@@ -221,19 +229,7 @@ impl NicFamily for Igb {
         let model = self.shared.model;
         let regs = &self.shared.regs;
         e1000::bringup::setup_link(regs, model, config.link_mode);
-        match phy::state(regs, model) {
-            Ok(p) => log::info!(
-                "PHY {:#010x}: control {:#06x}, status {:#06x}, advertising {:#06x}, partner {:#06x}",
-                p.id,
-                p.control,
-                p.status,
-                p.advertise,
-                p.partner
-            ),
-            Err(e) => log::warn!("cannot read the PHY: {e}"),
-        }
-        self.link_tried = phy::bring_up(regs, model, config.link_mode)?;
-        log::info!("PHY: {}", self.link_tried);
+        self.link_tried = phy::report_and_bring_up(regs, model, config.link_mode)?;
         self.mac = self.read_mac(config.accept_bad_eeprom_checksum)?;
         log::info!("MAC {} from the NVM (checksum verified)", self.mac);
         let shared = Arc::clone(&self.shared);
@@ -284,11 +280,11 @@ impl NicFamily for Igb {
     }
 
     fn link_up(&self) -> bool {
-        e1000::bringup::link_up(&self.shared.regs)
+        self.shared.link_up()
     }
 
     fn link_info(&self) -> LinkInfo {
-        link::info(&self.shared.regs, self.shared.model)
+        self.shared.link_info()
     }
 
     fn link_facts(&self) -> LinkFacts {
@@ -469,11 +465,11 @@ impl NicFamily for IgbQueue {
     }
 
     fn link_up(&self) -> bool {
-        e1000::bringup::link_up(&self.shared.regs)
+        self.shared.link_up()
     }
 
     fn link_info(&self) -> LinkInfo {
-        link::info(&self.shared.regs, self.shared.model)
+        self.shared.link_info()
     }
 
     fn link_facts(&self) -> LinkFacts {
