@@ -2,7 +2,7 @@
 
 use zcnic_driver::binding::{check_nic_arg, resolve_nic, StateDir};
 use zcnic_driver::pci::sysfs::Sysfs;
-use zcnic_driver::{LinkMode, NicConfig, PciAddress};
+use zcnic_driver::{IrqChoice, LinkMode, NicConfig, PciAddress};
 
 /// The NIC to use, and how to bring its link up.
 #[derive(clap::Args, Debug, Clone)]
@@ -19,6 +19,20 @@ pub struct NicArg {
     /// Use the NIC even if its EEPROM checksum is wrong (the MAC address in it may be garbage)
     #[arg(long)]
     pub ignore_eeprom_checksum: bool,
+
+    /// Interrupts: auto (MSI-X on an igb, else MSI, else INTx), or insist on msi or intx (one
+    /// queue only) where MSI-X misbehaves
+    #[arg(long, value_name = "KIND", default_value = "auto", value_parser = parse_irq)]
+    pub irq: IrqChoice,
+}
+
+fn parse_irq(s: &str) -> Result<IrqChoice, String> {
+    match s {
+        "auto" => Ok(IrqChoice::Auto),
+        "msi" => Ok(IrqChoice::Msi),
+        "intx" => Ok(IrqChoice::Intx),
+        _ => Err(format!("'{s}' is not an interrupt kind: auto, msi or intx")),
+    }
 }
 
 fn parse_link(s: &str) -> Result<LinkMode, String> {
@@ -41,6 +55,7 @@ impl NicArg {
         NicConfig {
             link_mode: self.link,
             accept_bad_eeprom_checksum: self.ignore_eeprom_checksum,
+            interrupts: self.irq,
             ..NicConfig::default()
         }
     }

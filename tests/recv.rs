@@ -156,3 +156,37 @@ fn igb_spreads_flows_over_two_queues_each_with_its_own_vector() {
     assert!(vectors.contains("vfio-msix[2]"), "the link has the third vector:\n{vectors}");
     assert_eq!(read_pcap(&run.fetched("rx.pcap")).len() as u64, frames as u64, "one pcap for both queues");
 }
+
+/// The igb without MSI-X (`--irq msi`, `--irq intx`): all causes in ICR,
+/// queue 0's TX entry still marked valid, INTx unmasked after each ICR read.
+/// Frames arrive, the chosen interrupt fires, and several queues are refused
+/// (they need a vector each).
+#[test]
+fn igb_falls_back_to_msi_and_intx_when_asked() {
+    let mut command = String::new();
+    for kind in ["msi", "intx"] {
+        command += &format!(
+            "echo '=== {kind}'; zcnic recv --pci $NIC1 --irq {kind} --timeout 3 > /tmp/r.log 2>&1 & p=$!\n\
+             i=0; while ! grep -qs listening /tmp/r.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n\
+             packet-send --pci $NIC0 --count 100 --size 300 > /dev/null; sleep 1; grep vfio /proc/interrupts; \
+             wait $p; echo \"exit=$?\"; cat /tmp/r.log\n"
+        );
+    }
+    command += "echo '=== two-queues'; zcnic recv --pci $NIC1 --irq msi --queues 2 --timeout 1; echo \"exit=$?\"\n\
+                echo '=== end'";
+    let run = Guest::new("recv-igb-fallback").nic("igb").nic("igb").run(&command);
+    run.assert_status(0);
+    let out = &run.output;
+    for (kind, mode, vector) in [("msi", "Msi", "vfio-msi[0]"), ("intx", "Intx", "vfio-intx")] {
+        let s = testbed::section(out, kind);
+        assert!(s.contains("exit=0") && s.contains(&format!("interrupts via {mode}")), "{s}");
+        assert!(s.contains("received 100 frames"), "{s}");
+        assert!(number_after(s, "; interrupts ") > 0.0, "no interrupt taken:\n{s}");
+        let line = s.lines().find(|l| l.contains(vector)).unwrap_or_else(|| panic!("no {vector} line:\n{s}"));
+        let fired: u64 =
+            line.split(':').nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap();
+        assert!(fired > 0, "{vector} never fired:\n{s}");
+    }
+    let s = testbed::section(out, "two-queues");
+    assert!(s.contains("exit=1") && s.contains("2 queues need MSI-X"), "{s}");
+}

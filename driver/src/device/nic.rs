@@ -12,7 +12,7 @@ use super::{Counters, HwStats, LinkInfo, LinkMode, StopFlag, TxStats};
 use crate::error::Error;
 use crate::mac::MacAddress;
 use crate::pci::{config, sysfs::Sysfs, PciAddress, PciId};
-use crate::vfio::{BusMaster, Container, Device, Group, Interrupt, IrqMode};
+use crate::vfio::{BusMaster, Container, Device, Group, Interrupt, IrqChoice, IrqMode};
 
 /// After the last sign of traffic, keep polling this long before going to
 /// sleep on the interrupt (the default of [`NicConfig::poll_window`]).
@@ -58,6 +58,9 @@ pub struct NicConfig {
     /// receive-side scaling spreading flows over them). Each is driven by a
     /// [`Nic`] of its own after [`Nic::split_queues`].
     pub queues: u16,
+    /// Which interrupt mechanism to ask VFIO for (by default the best the
+    /// NIC offers).
+    pub interrupts: IrqChoice,
 }
 
 impl Default for NicConfig {
@@ -73,6 +76,7 @@ impl Default for NicConfig {
             accept_bad_eeprom_checksum: false,
             poll_window: DEFAULT_POLL_WINDOW,
             queues: 1,
+            interrupts: IrqChoice::Auto,
         }
     }
 }
@@ -162,14 +166,14 @@ impl Nic {
             }
         }
         let (family, irq): (Box<dyn NicFamily>, Interrupt) = if model.is_igb() {
-            let irq = Interrupt::enable(&device, Some(igb::msix_vectors(config.queues)))?;
+            let irq = Interrupt::enable(&device, Some(igb::msix_vectors(config.queues)), config.interrupts)?;
             (Box::new(igb::Igb::new(model, bar, &container, config, irq.mode())?), irq)
         } else {
             if config.queues != 1 {
                 return Err(Error::BadQueueCount { asked: config.queues, max: 1 });
             }
             let family = Box::new(e1000::E1000::new(model, bar, io, &container, config)?);
-            (family, Interrupt::enable(&device, None)?)
+            (family, Interrupt::enable(&device, None, config.interrupts)?)
         };
         let mut nic = Nic {
             family,

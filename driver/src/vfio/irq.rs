@@ -41,6 +41,19 @@ impl IrqMode {
     }
 }
 
+/// Which interrupt mechanism to ask VFIO for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IrqChoice {
+    /// The best the device offers: MSI-X with a vector per queue where the
+    /// driver can use it (igb), else MSI, else INTx.
+    #[default]
+    Auto,
+    /// MSI, one vector (for platforms whose MSI-X misbehaves).
+    Msi,
+    /// Legacy INTx, shared and level-triggered: the last resort.
+    Intx,
+}
+
 /// A device's interrupt vectors, each wired to an eventfd.
 #[derive(Debug)]
 pub(crate) struct Interrupt {
@@ -51,21 +64,32 @@ pub(crate) struct Interrupt {
 impl Interrupt {
     /// Wire the device's interrupts to new eventfds. With `msix_vectors`,
     /// MSI-X with that many vectors if the device offers as many; otherwise
-    /// MSI if it offers it, INTx if not.
-    pub(crate) fn enable(device: &Device, msix_vectors: Option<u32>) -> Result<Interrupt, Error> {
+    /// MSI if it offers it, INTx if not; or what `choice` insists on.
+    pub(crate) fn enable(device: &Device, msix_vectors: Option<u32>, choice: IrqChoice) -> Result<Interrupt, Error> {
         let fd = device.as_fd();
         let offered = |index| {
             ioctl::device_get_irq_info(fd, index)
                 .map(|i| if i.flags & VFIO_IRQ_INFO_EVENTFD != 0 { i.count } else { 0 })
                 .unwrap_or(0)
         };
-        let mode = match msix_vectors {
-            Some(n) if n >= 1 && offered(VFIO_PCI_MSIX_IRQ_INDEX) >= n => IrqMode::MsiX(n),
-            Some(n) => {
+        let insist = |index, mode| {
+            if offered(index) > 0 {
+                Ok(mode)
+            } else {
+                Err(Error::VfioUnsupported(format!(
+                    "{mode:?} was asked for, and VFIO does not offer it for this device"
+                )))
+            }
+        };
+        let mode = match (choice, msix_vectors) {
+            (IrqChoice::Msi, _) => insist(VFIO_PCI_MSI_IRQ_INDEX, IrqMode::Msi)?,
+            (IrqChoice::Intx, _) => insist(VFIO_PCI_INTX_IRQ_INDEX, IrqMode::Intx)?,
+            (IrqChoice::Auto, Some(n)) if n >= 1 && offered(VFIO_PCI_MSIX_IRQ_INDEX) >= n => IrqMode::MsiX(n),
+            (IrqChoice::Auto, Some(n)) => {
                 log::info!("{}: VFIO offers fewer than {n} MSI-X vectors; falling back", device.addr());
                 Self::single_vector_mode(&offered)?
             }
-            None => Self::single_vector_mode(&offered)?,
+            (IrqChoice::Auto, None) => Self::single_vector_mode(&offered)?,
         };
         let count = match mode {
             IrqMode::MsiX(n) => n as usize,

@@ -16,4 +16,4 @@ pub(crate) use container::{Container, DmaAccess};
 pub(crate) use device::{BusMaster, Device, IoBar};
 pub(crate) use group::Group;
 pub(crate) use irq::Interrupt;
-pub use irq::IrqMode;
+pub use irq::{IrqChoice, IrqMode};
