@@ -366,7 +366,7 @@ fn on_two_igb_queues_connections_are_spread_and_served_intact() {
         .nic("igb")
         .mem(1024)
         .file(&www, "/data/www")
-        .timeout(600)
+        .timeout(300)
         .run(&command);
     run.assert_status(0);
     let out = &run.output;
