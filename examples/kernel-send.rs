@@ -391,14 +391,15 @@ fn main() -> std::io::Result<()> {
                 let iov = map.iovec(off, n);
                 // SAFETY: sends n mapped bytes; the pages stay mapped until every completion is in.
                 let r = unsafe { libc::send(s, iov.iov_base, iov.iov_len, libc::MSG_ZEROCOPY) };
-                match check(r, "send(MSG_ZEROCOPY)") {
-                    Ok(_) => {
-                        off += n;
-                        sends += 1;
-                    }
-                    // The socket's pinned-memory budget (optmem) is full: reap, then try again.
-                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
-                    Err(e) => return Err(e),
+                let full = r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOBUFS);
+                if full {
+                    // The socket's budget for pinned pages (optmem) is spent
+                    // until completions come back: reap them, then send again.
+                    std::thread::sleep(Duration::from_micros(50));
+                } else {
+                    check(r, "send(MSG_ZEROCOPY)")?;
+                    off += n;
+                    sends += 1;
                 }
                 syscalls += 1;
                 if sends % 64 == 0 || r < 0 {
