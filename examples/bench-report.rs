@@ -58,6 +58,7 @@ const METHODS: &[(&str, &str)] = &[
     ("sendmmsg", "kernel: sendmmsg() of 64 datagrams from an mmap"),
     ("udp-gso", "kernel: UDP_SEGMENT sends of 44 datagrams from an mmap (segmented in software)"),
     ("msg-zerocopy", "kernel: send(MSG_ZEROCOPY) per datagram from an mmap, completions reaped"),
+    ("io-uring-zc", "kernel: io_uring IORING_OP_SEND_ZC per datagram from an mmap, 64 per enter"),
     ("zcnic", "zcnic send: zero-copy from the page cache"),
     ("raw-frames", "raw VFIO sender of fixed frames (emulator ceiling)"),
 ];
@@ -72,7 +73,7 @@ const FIGURE_NOTES: &[&str] = &[
 ];
 
 /// How many of [`METHODS`] are the kernel's.
-const KERNEL_METHODS: usize = 8;
+const KERNEL_METHODS: usize = 9;
 
 #[derive(Default)]
 struct Runs(BTreeMap<String, Vec<f64>>);

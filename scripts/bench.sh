@@ -16,7 +16,7 @@
 #    first) is sent as 1472-byte UDP datagrams to a unicast MAC no NIC owns
 #    (so no peer slows things down), by read+write, mmap+write, sendfile,
 #    splice, O_DIRECT+write, sendmmsg (batches of 64), UDP GSO (UDP_SEGMENT)
-#    and MSG_ZEROCOPY through the kernel, by zcnic, and as fixed frames by
+#    MSG_ZEROCOPY and io_uring's zero-copy send through the kernel, by zcnic, and as fixed frames by
 #    a raw VFIO sender (the emulator's ceiling). No pcap (it would slow QEMU).
 #    Then the count pass, not timed: each method once more under syscount (a
 #    ptrace counter, examples/syscount.rs), on the file and on its first
@@ -55,7 +55,7 @@ head -c "$(( size / 4 ))" "$work/src/bench.bin" > "$work/src/bench-quarter.bin"
 mkfs.ext4 -q -F -d "$work/src" "$work/disk.ext4" "$(( size * 5 / 4 / 1048576 + 64 ))M"
 rm -rf "$work/src"
 
-echo "==> the guest benchmark ($reps repetitions of 10 methods, $size bytes, $nic, zcnic on $queues queue(s), $smp vCPU(s); then a count pass under syscount)"
+echo "==> the guest benchmark ($reps repetitions of 11 methods, $size bytes, $nic, zcnic on $queues queue(s), $smp vCPU(s); then a count pass under syscount)"
 "$root/scripts/testbed.sh" --kernel full --no-bind --no-pcap --smp "$smp" --nic "$nic" --nic "$nic" \
     --disk "$work/disk.ext4" --timeout 900 --out "$work/guest" -- "
 echo vfio-pci > /sys/bus/pci/devices/\$NIC0/driver_override; echo \$NIC0 > /sys/bus/pci/drivers_probe
@@ -71,7 +71,7 @@ cat \$F \$Q > /dev/null
 rep=0
 while [ \$rep -lt $reps ]; do
   rep=\$((rep+1))
-  for m in read-write mmap-write sendfile splice odirect-write sendmmsg udp-gso msg-zerocopy; do
+  for m in read-write mmap-write sendfile splice odirect-write sendmmsg udp-gso msg-zerocopy io-uring-zc; do
     kernel-send --method \$m --file \$F --dst 10.0.0.9:9000 --iface \$IF || exit 1
   done
   zcnic send --pci \$NIC0 --queues $queues --file \$F --src 10.0.0.1 --dst 10.0.0.9:9000 --dst-mac 02:00:00:00:00:01 --kv > /tmp/z.log 2>&1 || { cat /tmp/z.log; exit 1; }
@@ -87,7 +87,7 @@ counted() {
 }
 for G in \$F \$Q; do
   n=\$(datagrams \$G)
-  for m in read-write mmap-write sendfile splice odirect-write sendmmsg udp-gso msg-zerocopy; do
+  for m in read-write mmap-write sendfile splice odirect-write sendmmsg udp-gso msg-zerocopy io-uring-zc; do
     counted \$m \$n kernel-send --method \$m --file \$G --dst 10.0.0.9:9000 --iface \$IF
   done
   counted zcnic \$n zcnic send --pci \$NIC0 --queues $queues --file \$G --src 10.0.0.1 --dst 10.0.0.9:9000 --dst-mac 02:00:00:00:00:01
