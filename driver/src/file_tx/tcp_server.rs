@@ -780,10 +780,6 @@ fn write_ipv4_template(h: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, total: u16) {
 /// A secret for the ISN generator (RFC 6528), from the kernel's random pool.
 fn random_secret() -> u128 {
     let mut b = [0u8; 16];
-    if let Err(e) = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b)) {
-        log::warn!("no /dev/urandom ({e}); initial sequence numbers fall back to the clock");
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        return t.as_nanos();
-    }
+    crate::sys::host::random_bytes(&mut b, "the TCP secret (ISNs, ports)");
     u128::from_ne_bytes(b)
 }

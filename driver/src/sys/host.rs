@@ -83,6 +83,20 @@ impl IoCounters {
     }
 }
 
+/// Fill `buf` from the kernel's random pool. Without /dev/urandom (a bare
+/// chroot), log that `what` falls back to the clock and fill it from the
+/// current time: unpredictable enough to differ between runs, no more.
+pub(crate) fn random_bytes(buf: &mut [u8], what: &str) {
+    use std::io::Read;
+    if let Err(e) = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf)) {
+        log::warn!("no /dev/urandom ({e}): {what} falls back to the clock");
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (nanos >> (8 * (i % 16))) as u8 ^ i as u8;
+        }
+    }
+}
+
 /// The CPUs this thread may run on (sched_getaffinity), in order.
 pub(crate) fn usable_cpus() -> Vec<usize> {
     // SAFETY: cpu_set_t is a plain bit array; all-zero is a valid (empty) set.

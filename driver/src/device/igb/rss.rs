@@ -9,8 +9,6 @@
 //! driver recomputes the hash from the header fields the NIC hashed and the
 //! queue the table gives, and counts disagreements.
 
-use std::io::Read;
-
 use zcnic_ring::RssType;
 
 use super::regs;
@@ -31,13 +29,7 @@ impl RssConfig {
     /// a table cycling through `queues`.
     pub(crate) fn new(queues: u32) -> RssConfig {
         let mut key = [0u8; 40];
-        if let Err(e) = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key)) {
-            log::warn!("no /dev/urandom ({e}): the RSS key comes from the clock");
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            for (i, b) in key.iter_mut().enumerate() {
-                *b = (t.as_nanos() >> (8 * (i % 16))) as u8 ^ i as u8;
-            }
-        }
+        crate::sys::host::random_bytes(&mut key, "the RSS key");
         let mut table = [0u8; RETA_ENTRIES];
         for (i, entry) in table.iter_mut().enumerate() {
             *entry = (i as u32 % queues.max(1)) as u8;
