@@ -167,36 +167,18 @@ fn send_tcp_parts(
     source: &FileSource,
     stop: &StopFlag,
 ) -> (Result<u64, zcnic_driver::Error>, zcnic_driver::ServerStats) {
-    let mut queues = nic.split_queues();
-    let n = queues.len() as u64;
-    let results: Vec<(Result<u64, zcnic_driver::Error>, zcnic_driver::ServerStats)> = std::thread::scope(|scope| {
-        let threads: Vec<_> = queues
-            .iter_mut()
-            .enumerate()
-            .map(|(i, nic)| {
-                let part = part_range(source.len(), n, i as u64);
-                let dst = SocketAddrV4::new(*args.dst.ip(), args.dst.port().wrapping_add(i as u16));
-                scope.spawn(move || {
-                    let cpu = nic.pin_current_thread();
-                    let file = match source.try_clone() {
-                        Ok(f) => f,
-                        Err(e) => return (Err(e), Default::default()),
-                    };
-                    let mut sender = TcpFileServer::without_listening(nic, args.src, ServerConfig::default());
-                    let result = sender.send_file_part(dst, dst_mac, file, part.clone(), stop);
-                    if result.is_ok() {
-                        println!(
-                            "part {i}: bytes {}..{} on queue {i}{} to {dst}: acknowledged",
-                            part.start,
-                            part.end,
-                            cpu.map_or(String::new(), |c| format!(" (thread on CPU {c})"))
-                        );
-                    }
-                    (result, sender.stats())
-                })
-            })
-            .collect();
-        threads.into_iter().map(|t| t.join().expect("a send thread panicked")).collect()
+    let results = on_each_queue(args, nic, source.len(), |q| {
+        let file = match source.try_clone() {
+            Ok(f) => f,
+            Err(e) => return (Err(e), Default::default()),
+        };
+        let what = q.describe();
+        let mut sender = TcpFileServer::without_listening(q.nic, args.src, ServerConfig::default());
+        let result = sender.send_file_part(q.dst, dst_mac, file, q.part.clone(), stop);
+        if result.is_ok() {
+            println!("{what}: acknowledged");
+        }
+        (result, sender.stats())
     });
     let mut total = zcnic_driver::ServerStats::default();
     let mut sent = Ok(0);
@@ -283,6 +265,51 @@ fn part_range(len: u64, n: u64, i: u64) -> std::ops::Range<u64> {
     at(i)..at(i + 1)
 }
 
+/// What one queue's thread sends: part `index` of the file, from its own
+/// queue handle, to port PORT + `index`.
+struct QueuePart<'n> {
+    index: usize,
+    nic: &'n mut Nic,
+    part: std::ops::Range<u64>,
+    dst: SocketAddrV4,
+    /// The CPU the thread was pinned to, if it was.
+    cpu: Option<usize>,
+}
+
+impl QueuePart<'_> {
+    /// "part i: bytes a..b on queue i (thread on CPU c) to DST", for the summary.
+    fn describe(&self) -> String {
+        let cpu = self.cpu.map_or(String::new(), |c| format!(" (thread on CPU {c})"));
+        let i = self.index;
+        format!("part {i}: bytes {}..{} on queue {i}{cpu} to {}", self.part.start, self.part.end, self.dst)
+    }
+}
+
+/// Split `nic` into its queues and run `work` on each in a thread of its
+/// own (pinned to a CPU of its own where there are enough), with the
+/// contiguous part of a `len`-byte file that queue sends; the results in
+/// queue order.
+fn on_each_queue<T: Send>(args: &SendArgs, nic: Nic, len: u64, work: impl Fn(QueuePart<'_>) -> T + Sync) -> Vec<T> {
+    let mut queues = nic.split_queues();
+    let n = queues.len() as u64;
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = queues
+            .iter_mut()
+            .enumerate()
+            .map(|(index, nic)| {
+                let part = part_range(len, n, index as u64);
+                let dst = SocketAddrV4::new(*args.dst.ip(), args.dst.port().wrapping_add(index as u16));
+                let work = &work;
+                scope.spawn(move || {
+                    let cpu = nic.pin_current_thread();
+                    work(QueuePart { index, nic, part, dst, cpu })
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().expect("a send thread panicked")).collect()
+    })
+}
+
 /// The file in `--queues` parts, one per TX queue, each sent by a thread of
 /// its own (pinned to a CPU of its own where there are enough) as its own
 /// flow; one report for them all.
@@ -295,37 +322,21 @@ fn send_parts(
     config: &FileSendConfig,
     stop: &StopFlag,
 ) -> Result<FileSendReport, zcnic_driver::Error> {
-    let mut queues = nic.split_queues();
-    let n = queues.len() as u64;
-    let reports: Vec<Result<FileSendReport, zcnic_driver::Error>> = std::thread::scope(|scope| {
-        let threads: Vec<_> = queues
-            .iter_mut()
-            .enumerate()
-            .map(|(i, nic)| {
-                let part = part_range(source.len(), n, i as u64);
-                let src = SocketAddrV4::new(args.src, args.src_port.wrapping_add(i as u16));
-                let dst = SocketAddrV4::new(*args.dst.ip(), args.dst.port().wrapping_add(i as u16));
-                let flow = UdpFlow::new(our_mac, src, dst_mac, dst);
-                scope.spawn(move || {
-                    let cpu = nic.pin_current_thread();
-                    let report =
-                        FileSend::new(source, flow).part(part.clone()).config(config.clone()).stop_flag(stop).send(nic);
-                    if let Ok(r) = &report {
-                        println!(
-                            "part {i}: bytes {}..{} on queue {i}{} to {dst}: {} bytes in {} datagrams in {:.3} s",
-                            part.start,
-                            part.end,
-                            cpu.map_or(String::new(), |c| format!(" (thread on CPU {c})")),
-                            r.bytes_sent,
-                            r.datagrams,
-                            r.elapsed.as_secs_f64()
-                        );
-                    }
-                    report
-                })
-            })
-            .collect();
-        threads.into_iter().map(|t| t.join().expect("a send thread panicked")).collect()
+    let reports = on_each_queue(args, nic, source.len(), |q| {
+        let src = SocketAddrV4::new(args.src, args.src_port.wrapping_add(q.index as u16));
+        let flow = UdpFlow::new(our_mac, src, dst_mac, q.dst);
+        let report =
+            FileSend::new(source, flow).part(q.part.clone()).config(config.clone()).stop_flag(stop).send(q.nic);
+        if let Ok(r) = &report {
+            println!(
+                "{}: {} bytes in {} datagrams in {:.3} s",
+                q.describe(),
+                r.bytes_sent,
+                r.datagrams,
+                r.elapsed.as_secs_f64()
+            );
+        }
+        report
     });
     let reports = reports.into_iter().collect::<Result<Vec<_>, _>>()?;
     // Counts add up; time and the process-wide I/O figures come from the
