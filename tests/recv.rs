@@ -76,15 +76,20 @@ fn check_recv(model: &'static str) {
     assert!(cpu < 0.1 * wall, "an idle receiver used {cpu} s of CPU in {wall} s:\n{idle}");
 }
 
+/// How often the interrupt named `name` (e.g. "vfio-msix[0]") fired, from
+/// /proc/interrupts lines in `text` (one vCPU's column: the first count);
+/// `None` if no line names it.
+fn interrupts_fired(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.contains(name))?;
+    line.split(':').nth(1)?.split_whitespace().next()?.parse().ok()
+}
+
 /// The receiving NIC's interrupts as /proc/interrupts shows them while it
 /// runs: how VFIO delivers them (INTx on the e1000, MSI on the e1000e,
 /// MSI-X on the igb: a vector for the queue and one for the link) and that
 /// the queue's has fired.
 fn check_vectors(model: &str, proc_interrupts: &str) {
-    let count = |name: &str| -> Option<u64> {
-        let line = proc_interrupts.lines().find(|l| l.contains(name))?;
-        line.split(':').nth(1)?.split_whitespace().next()?.parse().ok()
-    };
+    let count = |name: &str| interrupts_fired(proc_interrupts, name);
     let queue = match model {
         "e1000" => "vfio-intx",
         "e1000e" => "vfio-msi[0]",
@@ -147,11 +152,7 @@ fn igb_spreads_flows_over_two_queues_each_with_its_own_vector() {
     assert!(per_queue.iter().all(|q| q.0 > 0), "RSS put every flow on one queue:\n{recv}");
     assert!(per_queue.iter().all(|q| q.1 == q.0 && q.2 == 0), "the NIC's RSS verdicts check out:\n{recv}");
     let vectors = out.split("=== vectors").nth(1).unwrap();
-    let fired = |v: usize| -> u64 {
-        let line =
-            vectors.lines().find(|l| l.contains(&format!("vfio-msix[{v}]"))).unwrap_or_else(|| panic!("{vectors}"));
-        line.split(':').nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap()
-    };
+    let fired = |v: usize| interrupts_fired(vectors, &format!("vfio-msix[{v}]")).unwrap_or_else(|| panic!("{vectors}"));
     assert!(fired(0) > 0 && fired(1) > 0, "each queue's own vector fired:\n{vectors}");
     assert!(vectors.contains("vfio-msix[2]"), "the link has the third vector:\n{vectors}");
     assert_eq!(read_pcap(&run.fetched("rx.pcap")).len() as u64, frames as u64, "one pcap for both queues");
@@ -182,9 +183,7 @@ fn igb_falls_back_to_msi_and_intx_when_asked() {
         assert!(s.contains("exit=0") && s.contains(&format!("interrupts via {mode}")), "{s}");
         assert!(s.contains("received 100 frames"), "{s}");
         assert!(number_after(s, "; interrupts ") > 0.0, "no interrupt taken:\n{s}");
-        let line = s.lines().find(|l| l.contains(vector)).unwrap_or_else(|| panic!("no {vector} line:\n{s}"));
-        let fired: u64 =
-            line.split(':').nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap();
+        let fired = interrupts_fired(s, vector).unwrap_or_else(|| panic!("no {vector} line:\n{s}"));
         assert!(fired > 0, "{vector} never fired:\n{s}");
     }
     let s = testbed::section(out, "two-queues");
