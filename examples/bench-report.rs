@@ -42,6 +42,10 @@ struct Args {
     /// How the README should refer to the folder of the latest results
     #[arg(long, default_value = "results/latest")]
     readme_link: String,
+    /// Also write row.kv: these `key=value` facts (protocol, nic, queues...) and
+    /// the run's headline figures, one per line, for the summary of scripts/bench.sh
+    #[arg(long, num_args = 0..)]
+    row: Option<Vec<String>>,
     /// Font for the chart's text
     #[arg(long, default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
     font: PathBuf,
@@ -359,6 +363,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .replace("\n## ", "\n### ");
         let updated = format!("{}{begin}\n{body}{}", &text[..b], &text[e..]);
         fs::write(readme, updated)?;
+    }
+    if let Some(facts) = &args.row {
+        let mut kv = facts.join("\n");
+        let mut put = |k: &str, v: Option<f64>| {
+            if let Some(v) = v {
+                let _ = write!(kv, "\n{k}={v:.6}");
+            }
+        };
+        put("zcnic_fps", fps("zcnic"));
+        put("raw_fps", fps("raw-frames"));
+        put("best_kernel_fps", best_kernel.map(|b| b.1));
+        put("zcnic_syscalls_per_frame", counts.get("zcnic").and_then(|p| count_figures(p).1));
+        put("best_kernel_syscalls_per_frame", best_kernel.and_then(|b| counts.get(b.0)).and_then(|p| count_figures(p).1));
+        if let Some((m, _)) = best_kernel {
+            let _ = write!(kv, "\nbest_kernel={m}");
+        }
+        fs::write(args.out.join("row.kv"), kv + "\n")?;
     }
     fs::copy(&args.log, args.out.join("raw-results.txt"))?;
     print!("{md}");

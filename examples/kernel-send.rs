@@ -16,6 +16,7 @@
 //! | `io-uring-zc`   | IORING_OP_SEND_ZC per datagram from the mmap, 64 submitted per io_uring_enter; each send's buffer notification awaited | 0 where the kernel pinned the pages (Linux 6.1 cannot say when it copied) |
 //! | `msg-zerocopy`  | send(MSG_ZEROCOPY) per datagram from the mmap, SO_ZEROCOPY; completions reaped from the error queue | 0 where the kernel pinned the pages; the completions say when it copied instead, and those are counted |
 //!
+//! `--batch N` changes the batch of `sendmmsg` (64), `udp-gso` (44, the most) and `io-uring-zc` (64).
 //! The copy counts are what each path implies in Linux 6.1, not measured.
 //! Wall time runs until the NIC has sent the last frame: after the last call
 //! returns, the interface's `tx_packets` counter is polled until it has grown
@@ -33,9 +34,10 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 
 const DATAGRAM: usize = 1472;
-/// Datagrams per sendmmsg() call: a realistic batch (what a busy sender would use).
-const MMSG_BATCH: usize = 64;
-/// Datagrams per UDP_SEGMENT send: the most whose total fits a UDP length (65507 bytes).
+/// Datagrams per sendmmsg() call, and sends per io_uring_enter, by default:
+/// a realistic batch (what a busy sender would use).
+const DEFAULT_BATCH: usize = 64;
+/// Datagrams per UDP_SEGMENT send at most: the most whose total fits a UDP length (65507 bytes).
 const GSO_SEGMENTS: usize = 44;
 /// Socket options and error-queue codes from Linux's uapi headers (not all in the libc crate).
 const UDP_SEGMENT: libc::c_int = 103;
@@ -176,6 +178,18 @@ struct Args {
     /// The interface the datagrams leave by (its tx_packets counter marks the end)
     #[arg(long)]
     iface: String,
+    /// Datagrams per call for the batching methods: per sendmmsg() (default 64), per
+    /// UDP_SEGMENT send (default and most: 44), per io_uring_enter (default 64)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    batch: Option<u16>,
+}
+
+/// This process's locked memory (VmLck; nothing in this program locks any,
+/// and the kernel's own zero-copy pinning is not charged to it) and peak
+/// resident set (VmHWM; every page of the file touched through the mapping
+/// counts), bytes, from /proc/self/status.
+fn memory_peaks() -> (u64, u64) {
+    zcnic_driver::MemoryStatus::now().map_or((0, 0), |m| (m.locked, m.peak_resident))
 }
 
 struct Usage {
@@ -209,16 +223,13 @@ fn check(ret: isize, what: &str) -> std::io::Result<usize> {
     Ok(ret as usize)
 }
 
-/// Sends per io_uring_enter for `io-uring-zc`.
-const URING_BATCH: u32 = 64;
-
 /// Every datagram of `map` through io_uring's zero-copy send: submitted a
 /// batch at a time; a send is done when its result has come back and, if the
 /// kernel kept the pages, the notification that it let them go. Returns the
 /// system calls made (io_uring setup and enters).
-fn send_zc_io_uring(s: libc::c_int, map: &FileMap, len: usize) -> std::io::Result<u64> {
+fn send_zc_io_uring(s: libc::c_int, map: &FileMap, len: usize, batch: u32) -> std::io::Result<u64> {
     use io_uring::{cqueue, opcode, types, IoUring};
-    let mut ring = IoUring::new(4 * URING_BATCH)?;
+    let mut ring = IoUring::new((4 * batch).next_power_of_two())?;
     let mut calls = 1u64;
     let (mut off, mut in_flight) = (0usize, 0u32);
     // Notifications owed (results flagged MORE) and received, counted apart:
@@ -226,7 +237,7 @@ fn send_zc_io_uring(s: libc::c_int, map: &FileMap, len: usize) -> std::io::Resul
     let (mut owed, mut notified) = (0u64, 0u64);
     while off < len || in_flight > 0 || notified < owed {
         let mut queued = 0;
-        while off < len && in_flight < 2 * URING_BATCH && queued < URING_BATCH {
+        while off < len && in_flight < 2 * batch && queued < batch {
             let n = DATAGRAM.min(len - off);
             let iov = map.iovec(off, n);
             let sqe = opcode::SendZc::new(types::Fd(s), iov.iov_base.cast(), n as u32).build();
@@ -265,9 +276,12 @@ fn main() -> std::io::Result<()> {
     let s = sock.as_raw_fd();
     let len = std::fs::metadata(&args.file)?.len() as usize;
     let datagrams = len.div_ceil(DATAGRAM) as u64;
+    let batch = args.batch.map_or(DEFAULT_BATCH, usize::from);
+    let gso_segments = args.batch.map_or(GSO_SEGMENTS, |b| usize::from(b).min(GSO_SEGMENTS));
 
     let tx_before = tx_packets(&args.iface);
     let before = usage();
+    let busy_before = zcnic::usage::system_busy_seconds();
     let start = Instant::now();
     let mut syscalls = 0u64;
     let mut zerocopy_copied: Option<u64> = None;
@@ -366,8 +380,8 @@ fn main() -> std::io::Result<()> {
             syscalls += 1;
             let mut off = 0;
             while off < len {
-                let mut iovs: Vec<libc::iovec> = Vec::with_capacity(MMSG_BATCH);
-                while iovs.len() < MMSG_BATCH && off < len {
+                let mut iovs: Vec<libc::iovec> = Vec::with_capacity(batch);
+                while iovs.len() < batch && off < len {
                     let n = DATAGRAM.min(len - off);
                     iovs.push(map.iovec(off, n));
                     off += n;
@@ -410,7 +424,7 @@ fn main() -> std::io::Result<()> {
             syscalls += 2;
             let mut off = 0;
             while off < len {
-                let n = (GSO_SEGMENTS * DATAGRAM).min(len - off);
+                let n = (gso_segments * DATAGRAM).min(len - off);
                 let iov = map.iovec(off, n);
                 // SAFETY: writes n mapped bytes of the file to our socket.
                 check(unsafe { libc::write(s, iov.iov_base, iov.iov_len) }, "write (UDP_SEGMENT)")?;
@@ -474,7 +488,7 @@ fn main() -> std::io::Result<()> {
             let f = File::open(&args.file)?;
             let map = FileMap::new(&f, len)?;
             syscalls += 1;
-            syscalls += send_zc_io_uring(s, &map, len)?;
+            syscalls += send_zc_io_uring(s, &map, len, batch as u32)?;
             syscalls += 1; // munmap
         }
     }
@@ -485,16 +499,24 @@ fn main() -> std::io::Result<()> {
         std::thread::sleep(Duration::from_micros(200));
     }
     let wall = start.elapsed().as_secs_f64();
+    let busy = zcnic::usage::system_busy_seconds().zip(busy_before).map(|(after, before)| after - before);
     let sent = tx_packets(&args.iface) - tx_before;
+    let (locked, resident) = memory_peaks();
+    let batch_used = match args.method {
+        Method::Sendmmsg | Method::IoUringZc => batch,
+        Method::UdpGso => gso_segments,
+        _ => 1,
+    };
     println!(
         "bench-result method={} wall_s={wall:.6} user_s={:.6} sys_s={:.6} vcsw={} ivcsw={} syscalls={syscalls} \
-         frames={sent} bytes={len} copies_per_frame={}{}",
+         frames={sent} bytes={len} copies_per_frame={} batch={batch_used} pinned_peak={locked} rss_peak={resident} busy_s={}{}",
         args.method.name(),
         cpu.user - before.user,
         cpu.sys - before.sys,
         cpu.vcsw - before.vcsw,
         cpu.ivcsw - before.ivcsw,
         args.method.copies(),
+        busy.map_or_else(|| "-".to_string(), |b| format!("{b:.2}")),
         zerocopy_copied.map_or(String::new(), |c| format!(" zerocopy_copied_sends={c}"))
     );
     Ok(())

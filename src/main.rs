@@ -4,7 +4,7 @@ mod nics;
 mod recv;
 mod send;
 mod serve_cmd;
-mod usage;
+use zcnic::usage;
 mod verify;
 
 use std::path::PathBuf;

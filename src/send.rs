@@ -15,7 +15,7 @@ use zcnic_driver::{
     StopFlag, TcpFileServer, UdpFlow,
 };
 
-use crate::usage::CpuTime;
+use crate::usage::{self, CpuTime};
 
 /// UDP payload bytes per datagram.
 const MAX_PAYLOAD: u64 = zcnic_driver::net::udp::MAX_PAYLOAD as u64;
@@ -75,8 +75,8 @@ pub struct SendArgs {
     #[arg(long)]
     pub tcp: bool,
 
-    /// Datagrams per doorbell
-    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=255))]
+    /// Datagrams per doorbell (fewer when the TX ring has less room)
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub batch: u16,
 
     /// Send over this many TX queues at once (igb: up to 16), a thread each: the file is cut into as
@@ -153,6 +153,7 @@ fn run_tcp(args: &SendArgs, source: FileSource) -> anyhow::Result<ExitCode> {
         cpu.user.as_secs_f64(),
         cpu.system.as_secs_f64()
     );
+    println!("{}", crate::usage::memory_line());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -226,6 +227,7 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
     };
     let link = nic.link_info();
     let cpu_before = CpuTime::now();
+    let busy_before = usage::system_busy_seconds();
     let result = if args.queues == 1 {
         FileSend::new(&source, flow)
             .config(config)
@@ -237,6 +239,7 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
     };
     bar.finish_and_clear();
     let cpu = CpuTime::now().since(&cpu_before);
+    let busy = usage::system_busy_seconds().zip(busy_before).map(|(after, before)| after - before);
     let report = match result {
         Err(zcnic_driver::Error::Stopped) => {
             eprintln!("zcnic: interrupted while waiting; the NIC is stopped");
@@ -244,7 +247,7 @@ pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
         }
         other => other?,
     };
-    print_summary(args, &report, dst_mac, &cpu);
+    print_summary(args, &report, dst_mac, &cpu, busy);
     println!("link at the start: {link}, flow control {}", link.flow_control());
     if report.interrupted || signals::stopping() {
         eprintln!(
@@ -360,7 +363,7 @@ fn send_parts(
 }
 
 /// The summary: each figure says where it comes from.
-fn print_summary(args: &SendArgs, report: &FileSendReport, dst_mac: MacAddress, cpu: &CpuTime) {
+fn print_summary(args: &SendArgs, report: &FileSendReport, dst_mac: MacAddress, cpu: &CpuTime, busy: Option<f64>) {
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     println!(
         "sent {} of {} bytes of {} in {} datagrams to {} ({dst_mac}) in {secs:.3} s: {:.2} MB/s, {:.0} frames/s",
@@ -393,6 +396,7 @@ fn print_summary(args: &SendArgs, report: &FileSendReport, dst_mac: MacAddress, 
         cpu.user.as_secs_f64(),
         cpu.system.as_secs_f64()
     );
+    println!("{}", crate::usage::memory_line());
     match &report.process_io {
         Some(io) => println!(
             "measured by the kernel during the send: {} bytes read through system calls, {} bytes fetched from storage, \
@@ -418,9 +422,11 @@ fn print_summary(args: &SendArgs, report: &FileSendReport, dst_mac: MacAddress, 
     }
     if args.kv {
         let io = report.process_io.unwrap_or_default();
+        let (locked, resident) = crate::usage::memory_peaks();
         println!(
             "bench-result method=zcnic wall_s={secs:.6} user_s={:.6} sys_s={:.6} vcsw={} ivcsw={} \
-             frames={} bytes={} rchar={} minflt={} majflt={} interrupts={} doorbells={}",
+             frames={} bytes={} rchar={} minflt={} majflt={} interrupts={} doorbells={} pinned_peak={locked} \
+             rss_peak={resident} busy_s={}",
             cpu.user.as_secs_f64(),
             cpu.system.as_secs_f64(),
             cpu.voluntary_switches,
@@ -431,7 +437,8 @@ fn print_summary(args: &SendArgs, report: &FileSendReport, dst_mac: MacAddress, 
             io.minor_faults,
             io.major_faults,
             report.interrupts,
-            report.doorbells
+            report.doorbells,
+            busy.map_or_else(|| "-".to_string(), |b| format!("{b:.2}"))
         );
     }
 }

@@ -222,5 +222,6 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         mapping.as_secs_f64(),
         doorbells.as_secs_f64()
     );
+    println!("{}", crate::usage::memory_line());
     Ok(ExitCode::from(130))
 }

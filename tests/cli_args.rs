@@ -45,7 +45,7 @@ fn send_arguments() {
     rejects(&send_with(&["--rate", "fast"], None), "is not a number of Mbit/s");
     rejects(&send_with(&["--src-port", "65536"], None), "65536");
     rejects(&send_with(&["--window", "0"], None), "0 is not in 1..=4096");
-    rejects(&send_with(&["--batch", "0"], None), "0 is not in 1..=255");
+    rejects(&send_with(&["--batch", "0"], None), "0 is not in 1..=256");
     rejects(&send_with(&["--link-timeout", "0"], None), "0 is not in 1..=86400");
     rejects(&send_with(&["--bogus"], None), "unexpected argument '--bogus'");
 }

@@ -297,6 +297,11 @@ fn a_file_larger_than_guest_ram_is_sent_whole_with_bounded_pinning() {
     // pinned at once left this 256 MiB guest to the OOM killer.
     assert!(pinned <= 2 * (32 << 20) + (1 << 20), "pinned {pinned} bytes at once: more than two windows");
     assert!(pinned < u64::from(GUEST_MB) << 20, "pinned more than the guest's RAM");
+    // The kernel's own account agrees: its peak VmLck holds the two windows and
+    // the rings and buffers (one 2 MiB hugepage), and no more.
+    let locked = peak_locked(out);
+    assert!(locked >= pinned, "the kernel saw {locked} bytes locked, less than the {pinned} the driver pinned");
+    assert!(locked <= pinned + (4 << 20), "the kernel saw {locked} bytes locked: more than the windows and rings");
 
     // Every datagram on the wire, in order, byte for byte.
     let pcap = run.dir.join("nic0.pcap");
@@ -354,4 +359,14 @@ fn igb_sends_a_file_over_two_queues_from_two_cpus_and_both_parts_arrive() {
     }
     assert!(s.contains(&format!("sent {len} of {len} bytes")), "{s}");
     assert!(s.contains(&format!("{sha}  -")), "the two parts together are the file:\n{s}");
+}
+
+/// The peak locked memory the kernel charged the sender, from its
+/// "memory measured by the kernel: peak locked N bytes" line.
+fn peak_locked(out: &str) -> u64 {
+    out.split("peak locked ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no kernel-measured locked memory in:\n{out}"))
 }

@@ -238,6 +238,14 @@ fn a_file_larger_than_guest_ram_is_served_whole_with_bounded_pinning() {
         .unwrap_or_else(|| panic!("no pinned-bytes figure in:\n{summary}"));
     assert!(pinned <= 64 << 20, "pinned {pinned} bytes at once: not bounded by a few windows");
     assert!(pinned < u64::from(GUEST_MB) << 20, "pinned more than the guest's RAM");
+    // The kernel's account (VmLck, read after every DMA map) is bounded the same way.
+    let locked: u64 = summary
+        .split("peak locked ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no kernel-measured locked memory in:\n{summary}"));
+    assert!(locked >= pinned && locked <= pinned + (8 << 20), "kernel saw {locked} bytes locked, driver {pinned}");
 }
 
 /// An idle server sleeps on the interrupt; a SYN flood from an address that

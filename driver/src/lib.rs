@@ -103,7 +103,8 @@ pub use mac::{MacAddress, MacParseError};
 pub use net::arp::resolve_mac;
 pub use net::udp::UdpFlow;
 pub use pci::{PciAddress, PciId};
-pub use vfio::{live_dma_mappings, time_mapping_dma, IrqChoice, IrqMode};
+pub use sys::host::MemoryStatus;
+pub use vfio::{live_dma_mappings, locked_memory_peak, time_mapping_dma, IrqChoice, IrqMode};
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -11,7 +11,8 @@ pub(crate) struct ProcessIo(IoCounters);
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProcessIoDelta {
     /// Bytes this process read through read-like system calls (`rchar` of
-    /// /proc/self/io), less the read of /proc/self/io itself. A sender that
+    /// /proc/self/io), less the reads of /proc/self/io and /proc/self/status
+    /// (the memory figures) themselves. A sender that
     /// copied the file through read(2) would show its whole length here.
     pub bytes_read_by_syscalls: u64,
     /// Bytes the kernel fetched from storage for this process (`read_bytes`):
@@ -35,7 +36,11 @@ impl ProcessIo {
     pub(crate) fn since(&self, earlier: &ProcessIo) -> ProcessIoDelta {
         let (a, b) = (&self.0, &earlier.0);
         ProcessIoDelta {
-            bytes_read_by_syscalls: a.rchar.saturating_sub(b.rchar).saturating_sub(b.own_read_len),
+            bytes_read_by_syscalls: a
+                .rchar
+                .saturating_sub(b.rchar)
+                .saturating_sub(b.own_read_len)
+                .saturating_sub(a.status_reads.saturating_sub(b.status_reads)),
             bytes_fetched_from_storage: a.read_bytes.zip(b.read_bytes).map(|(x, y)| x.saturating_sub(y)),
             minor_faults: a.minor_faults.saturating_sub(b.minor_faults),
             major_faults: a.major_faults.saturating_sub(b.major_faults),

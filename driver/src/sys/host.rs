@@ -48,6 +48,37 @@ pub(crate) fn memlock_limit() -> Option<u64> {
     ok.then_some(lim.rlim_cur)
 }
 
+/// This process's memory as the kernel accounts it (/proc/self/status).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryStatus {
+    /// Locked memory, bytes (VmLck: mlock and, for VFIO, pinned DMA pages).
+    pub locked: u64,
+    /// Peak resident set, bytes (VmHWM): file pages touched through a mapping count too.
+    pub peak_resident: u64,
+}
+
+impl MemoryStatus {
+    /// Now; `None` where /proc/self/status cannot be read.
+    pub fn now() -> Option<MemoryStatus> {
+        let text = std::fs::read_to_string("/proc/self/status").ok()?;
+        STATUS_BYTES_READ.fetch_add(text.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        parse_proc_status(&text)
+    }
+}
+
+/// Bytes this process has read from /proc/self/status for [`MemoryStatus`]:
+/// they count in `rchar` like any read, and [`IoCounters`] takes them out so
+/// that "bytes read through system calls" stays the file data read.
+static STATUS_BYTES_READ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// VmLck and VmHWM (given in kB) from the text of `/proc/<pid>/status`.
+pub(crate) fn parse_proc_status(text: &str) -> Option<MemoryStatus> {
+    let kib = |name: &str| {
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+    };
+    Some(MemoryStatus { locked: kib("VmLck")? * 1024, peak_resident: kib("VmHWM")? * 1024 })
+}
+
 /// This process's counters that show whether it touched file data: bytes it
 /// read through read-like system calls (`rchar` of /proc/self/io), bytes the
 /// kernel fetched from storage on its behalf (`read_bytes`), and page faults.
@@ -59,6 +90,8 @@ pub(crate) struct IoCounters {
     pub(crate) major_faults: u64,
     /// Bytes the read of /proc/self/io itself added to `rchar` of the next snapshot.
     pub(crate) own_read_len: u64,
+    /// Bytes read from /proc/self/status so far (see [`MemoryStatus::now`]).
+    pub(crate) status_reads: u64,
 }
 
 impl IoCounters {
@@ -79,6 +112,7 @@ impl IoCounters {
             minor_faults: u64::try_from(ru.ru_minflt).unwrap_or(0),
             major_faults: u64::try_from(ru.ru_majflt).unwrap_or(0),
             own_read_len: text.len() as u64,
+            status_reads: STATUS_BYTES_READ.load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 }
@@ -135,6 +169,15 @@ pub(crate) fn parse_proc_io(text: &str) -> Option<(u64, Option<u64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proc_status_memory_is_read_in_bytes() {
+        let text = "Name:\tzcnic\nVmPeak:\t  9000 kB\nVmLck:\t   4096 kB\nVmHWM:\t  1234 kB\nVmRSS:\t 1000 kB\n";
+        assert_eq!(parse_proc_status(text), Some(MemoryStatus { locked: 4096 * 1024, peak_resident: 1234 * 1024 }));
+        assert_eq!(parse_proc_status("VmHWM:\t1 kB\n"), None, "no VmLck, no figure");
+        let own = MemoryStatus::now().expect("this test runs on Linux with procfs");
+        assert!(own.peak_resident > 0);
+    }
 
     #[test]
     fn proc_io_fields_are_read_by_name() {

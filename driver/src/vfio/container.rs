@@ -132,6 +132,7 @@ impl Container {
             });
         }
         note_mapped(len64);
+        note_locked_memory();
         log::debug!("DMA map {len:#x} bytes at {vaddr:p} -> IOVA {iova:#x} ({access:?})");
         Ok(iova)
     }
@@ -176,6 +177,25 @@ fn note_mapped(bytes: u64) {
 fn note_unmapped(bytes: u64) {
     LIVE_MAPPINGS.fetch_sub(1, Ordering::Relaxed);
     LIVE_BYTES.fetch_sub(bytes, Ordering::Relaxed);
+}
+
+/// The most locked memory the kernel has charged this process (VmLck of
+/// /proc/self/status, where VFIO type1 accounts every page it pins), read
+/// after each DMA map: pinned memory only grows at a map, so the peak is seen.
+static LOCKED_PEAK: AtomicU64 = AtomicU64::new(0);
+
+fn note_locked_memory() {
+    if let Some(status) = crate::sys::host::MemoryStatus::now() {
+        LOCKED_PEAK.fetch_max(status.locked, Ordering::Relaxed);
+    }
+}
+
+/// The peak of this process's locked memory (bytes) as the kernel accounted
+/// it, sampled after every DMA map: rings, buffers and file windows, all that
+/// the IOMMU could reach at once. A measurement, not the driver's own count;
+/// 0 before the first map or where /proc/self/status cannot be read.
+pub fn locked_memory_peak() -> u64 {
+    LOCKED_PEAK.load(Ordering::Relaxed)
 }
 
 /// IOMMU mappings this process holds now, and their total size in bytes:

@@ -11,7 +11,7 @@ mod group;
 mod iova;
 mod irq;
 
-pub use container::{live_dma_mappings, time_mapping_dma};
+pub use container::{live_dma_mappings, time_mapping_dma, locked_memory_peak};
 pub(crate) use container::{Container, DmaAccess};
 pub(crate) use device::{BusMaster, Device, IoBar};
 pub(crate) use group::Group;

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The benchmark: zcnic against the kernel's ways of sending a file, side by side
-# in one QEMU guest, plus the driver's own cost per frame without the emulator.
+# The UDP benchmark (one part of scripts/bench.sh): zcnic against the kernel's
+# ways of sending a file, side by side in one QEMU guest, plus the driver's own
+# cost per frame without the emulator.
 #
-#   scripts/bench.sh [--reps N] [--size BYTES] [--nic e1000|e1000e|igb] [--queues N] [--smp N] [--no-readme]
-#   (other NICs than the e1000, several queues or vCPUs: results go to
-#   results/<date>-<nic>[-<N>q-<M>cpu] and leave the README alone; --queues is
-#   zcnic's TX queues, each sent from by a thread of its own, igb only)
+#   scripts/bench-udp.sh [--reps N] [--size BYTES] [--nic e1000|e1000e|igb] [--queues N] [--smp N] [--out DIR]
+#   (--queues is zcnic's TX queues, each sent from by a thread of its own, igb
+#   only; results go to DIR, by default results/<date>/udp-<nic>[-<N>q-<M>cpu])
+#   About 8 minutes with 3 repetitions.
 #
 # 1. criterion microbenchmarks: TX ring, RX ring, zero-copy TX path per frame
 #    at batch 1, 8, 32, 128 (no device, no syscalls).
@@ -21,12 +22,12 @@
 #    Then the count pass, not timed: each method once more under syscount (a
 #    ptrace counter, examples/syscount.rs), on the file and on its first
 #    quarter; the report's syscall figures come from it.
-# 3. results/<date>/report.md, chart.png, raw-results.txt; results/latest is a
-#    copy; the README's benchmark section is rewritten from it.
+# 3. DIR/report.md, chart.png, raw-results.txt, and row.kv (the figures the
+#    summary of scripts/bench.sh takes from this run).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-reps=3 size=$((32 * 1024 * 1024 + 333)) nic=e1000 readme=1 queues=1 smp=1
+reps=3 size=$((32 * 1024 * 1024 + 333)) nic=e1000 queues=1 smp=1 out=
 while [ $# -gt 0 ]; do
     case "$1" in
         --reps) reps="$2"; shift 2 ;;
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
         --nic) nic="$2"; shift 2 ;;
         --queues) queues="$2"; shift 2 ;;
         --smp) smp="$2"; shift 2 ;;
-        --no-readme) readme=0; shift ;;
+        --out) out="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -98,24 +99,17 @@ date="$(date -u +%Y-%m-%d)"
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 qemu="$(qemu-system-x86_64 --version | head -1)"
 kernel="$(basename "$(readlink -f "${ZCNIC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zcnic}/kernel-full")")"
-# The README and results/latest follow the e1000 runs; other models get their own folder.
-out="$root/results/$date"
-if [ "$nic" != e1000 ] || [ "$queues" != 1 ] || [ "$smp" != 1 ]; then
-    out="$root/results/$date-$nic"; readme=0
+if [ -z "$out" ]; then
+    out="$root/results/$date/udp-$nic"
     if [ "$queues" != 1 ] || [ "$smp" != 1 ]; then out="$out-${queues}q-${smp}cpu"; fi
 fi
-readme_args=()
-[ "$readme" -eq 0 ] || readme_args=(--readme "$root/README.md")
 "$root/target/guest/x86_64-unknown-linux-gnu/release/examples/bench-report" \
-    --log "$work/guest/output.log" --out "$out" --criterion "$root/target/criterion" "${readme_args[@]}" \
+    --log "$work/guest/output.log" --out "$out" --criterion "$root/target/criterion" \
     --meta "date=$date" "host=$cpu, $(nproc) cores" "emulator=$qemu, TCG (no KVM), $smp vCPU(s), q35" \
     "guest kernel=$kernel" "nic=$nic (both NICs); zcnic on $queues TX queue(s), a thread each" \
     "IOMMU=emulated intel-iommu, translated mode for the kernel's NIC (no iommu=pt), VFIO Type1v2 for zcnic's" \
     "file=$size bytes on ext4 on virtio-blk, page cache warm" \
-    "destination=unicast MAC owned by no NIC; frames counted by the NIC's counters (kernel: tx_packets; zcnic: DD write-backs)"
-if [ "$readme" -eq 1 ]; then
-    rm -rf "$root/results/latest"; cp -r "$out" "$root/results/latest"
-    echo "==> results in ${out#"$root"/} (and results/latest, and the README)"
-else
-    echo "==> results in ${out#"$root"/}"
-fi
+    "destination=unicast MAC owned by no NIC; frames counted by the NIC's counters (kernel: tx_packets; zcnic: DD write-backs)" \
+    --row "protocol=udp" "nic=$nic" "queues=$queues" "vcpus=$smp" > /dev/null
+echo "==> results in ${out#"$root"/}"
+
