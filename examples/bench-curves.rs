@@ -273,7 +273,7 @@ impl Figure {
         match self {
             Figure::Throughput if g.frames => "Ethernet frames per second",
             Figure::Throughput => "MB/s of file data",
-            Figure::Cpu => "guest CPU time per MiB sent",
+            Figure::Cpu => "CPU time per MiB sent",
             Figure::Syscalls => "system calls per MiB sent (whole command)",
             Figure::Pinned => "peak pinned memory (VmLck)",
             Figure::Rss => "peak resident set (VmHWM)",
@@ -295,7 +295,13 @@ impl Figure {
         match self {
             Figure::Throughput if g.frames => "frames / wall_s",
             Figure::Throughput => "bytes / wall_s / 10^6",
-            Figure::Cpu => "busy_s / (bytes / 2^20)",
+            Figure::Cpu => {
+                if g.frames {
+                    "the sender's CPU time (getrusage user + system) / (bytes / 2^20)"
+                } else {
+                    "busy time of the server's CPU (/proc/stat) / (bytes / 2^20)"
+                }
+            }
             Figure::Syscalls => "syscalls (ptrace count of the whole command) / (bytes / 2^20)",
             Figure::Pinned => "pinned_peak / 2^20",
             Figure::Rss => "rss_peak / 2^20",

@@ -127,26 +127,81 @@ fn tcp_section(md: &mut String, tcp: &[(String, Row)]) -> std::fmt::Result {
     writeln!(md, "\nCPU = busy time of the server's vCPU (wall time less the idle time /proc/stat measures), with the server and its NIC's interrupt alone on it; the emulator's NIC model runs inside the guest's register writes and is charged to that vCPU for both servers.\n")
 }
 
-/// The flatness lines of the size sweeps in curves.md, and the largest
-/// "varies N.NNx" of zcnic's CPU-per-MiB and pinned-memory figures.
-fn flatness(curves_md: &str) -> (Vec<String>, Option<f64>, Option<f64>) {
-    let lines: Vec<String> =
-        curves_md.lines().filter(|l| l.contains("CPU per MiB varies") || l.contains("pinned memory")).map(str::to_string).collect();
-    let ratio = |l: &str, what: &str| -> Option<f64> {
-        let rest = l.split(what).nth(1)?.trim_start().strip_prefix("varies ")?;
-        rest.split('x').next()?.parse().ok()
-    };
-    let zcnic: Vec<&String> = lines.iter().filter(|l| l.trim_start_matches(['-', ' ', '*']).starts_with("zcnic")).collect();
-    let cpu = zcnic.iter().filter_map(|l| ratio(l, "CPU per MiB")).reduce(f64::max);
-    let pinned = zcnic.iter().filter_map(|l| ratio(l, "pinned memory")).reduce(f64::max);
-    (lines, cpu, pinned)
+/// zcnic's size sweep for one protocol, from the curves' raw `curve-result`
+/// lines: per file size, the median CPU s per MiB and peak pinned bytes.
+#[derive(Default, Debug)]
+struct SizeSweep {
+    /// file size -> (CPU s per MiB of each repetition, pinned bytes of each)
+    points: BTreeMap<u64, (Vec<f64>, Vec<f64>)>,
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| v[v.len() / 2])
+}
+
+impl SizeSweep {
+    fn parse(raw: &str, proto: &str) -> SizeSweep {
+        let mut sweep = SizeSweep::default();
+        for line in raw.lines().filter_map(|l| l.split_once("curve-result ").map(|(_, r)| r)) {
+            let kv: BTreeMap<&str, &str> = line.split_whitespace().filter_map(|f| f.split_once('=')).collect();
+            if kv.get("sweep") != Some(&"size") || kv.get("proto") != Some(&proto) || kv.get("method") != Some(&"zcnic") {
+                continue;
+            }
+            let get = |k: &str| kv.get(k).and_then(|v| v.parse::<f64>().ok());
+            let (Some(x), Some(bytes)) = (get("x"), get("bytes")) else { continue };
+            let entry = sweep.points.entry(x as u64).or_default();
+            if let Some(busy) = get("busy_s") {
+                entry.0.push(busy / (bytes / 1048576.0));
+            }
+            if let Some(p) = get("pinned_peak") {
+                entry.1.push(p);
+            }
+        }
+        sweep
+    }
+
+    /// max/min of the median CPU per MiB over the sizes of at least `from` bytes.
+    fn cpu_spread(&self, from: u64) -> Option<f64> {
+        let v: Vec<f64> = self.points.range(from..).filter_map(|(_, (c, _))| median(c)).collect();
+        spread(&v)
+    }
+
+    /// max/min of the median pinned bytes over the sizes of at least `from` bytes, and the largest.
+    fn pinned(&self, from: u64) -> (Option<f64>, Option<f64>) {
+        let v: Vec<f64> = self.points.range(from..).filter_map(|(_, (_, p))| median(p)).collect();
+        (spread(&v), v.iter().copied().reduce(f64::max))
+    }
+
+    /// The CPU a send costs whatever its size: the smallest file's CPU less
+    /// what its bytes cost at the largest file's rate per MiB, in seconds.
+    fn fixed_cost(&self) -> Option<f64> {
+        let (small, (c0, _)) = self.points.iter().next()?;
+        let (_, (c1, _)) = self.points.iter().next_back()?;
+        let mib = *small as f64 / 1048576.0;
+        Some((median(c0)? - median(c1)?) * mib)
+    }
+
+    fn largest(&self) -> Option<u64> {
+        self.points.keys().next_back().copied()
+    }
+}
+
+fn spread(v: &[f64]) -> Option<f64> {
+    let (lo, hi) = (v.iter().copied().reduce(f64::min)?, v.iter().copied().reduce(f64::max)?);
+    (v.len() >= 2 && lo > 0.0).then_some(hi / lo)
+}
+
+fn human(bytes: u64) -> String {
+    if bytes >= 1 << 30 { format!("{} GiB", bytes >> 30) } else { format!("{} MiB", bytes >> 20) }
 }
 
 fn targets(
     md: &mut String,
     udp: &[(String, Row)],
     tcp: &[(String, Row)],
-    flat: &(Vec<String>, Option<f64>, Option<f64>),
+    sweeps: &[(&str, SizeSweep)],
 ) -> std::fmt::Result {
     writeln!(md, "## Targets\n")?;
     let verdict = |ok: bool| if ok { "met" } else { "missed" };
@@ -175,14 +230,37 @@ fn targets(
         }
         writeln!(md, "{line}")?;
     }
-    let (_, cpu, pinned) = flat;
-    match cpu {
-        Some(c) => writeln!(md, "- **Per-byte cost flat from 1 MiB to the largest file** (zcnic, CPU s per MiB, size sweeps of the cost curves; target: within 1.5x): varies {c:.2}x, {}. See the flatness lines below for each method and why.", verdict(*c <= 1.5))?,
-        None => writeln!(md, "- **Per-byte cost flat with file size**: not measured in this run (no curves).")?,
-    }
-    match pinned {
-        Some(p) => writeln!(md, "- **Pinned memory flat with file size** (zcnic's peak VmLck, the kernel's own account; target: within 1.5x): varies {p:.2}x, {}.", verdict(*p <= 1.5))?,
-        None => writeln!(md, "- **Pinned memory flat with file size**: not measured in this run (no curves).")?,
+    const MIB64: u64 = 64 << 20;
+    const MIB256: u64 = 256 << 20;
+    for (proto, sw) in sweeps {
+        let Some(largest) = sw.largest() else {
+            writeln!(md, "- **{proto}: per-byte cost and pinned memory flat with file size**: not measured in this run (no cost curves).")?;
+            continue;
+        };
+        let (all, big) = (sw.cpu_spread(0), sw.cpu_spread(MIB64));
+        let line = match all {
+            Some(a) if a <= 1.5 => format!("varies {a:.2}x from 1 MiB to {}: met", human(largest)),
+            Some(a) => format!(
+                "varies {a:.2}x from 1 MiB to {}: missed, at the small end: each send has a fixed CPU cost, {} here (the 1 MiB send's CPU less what 1 MiB costs at the largest file's rate; per send, not per byte: {}), which a 1 MiB file cannot spread; from 64 MiB up the cost per byte varies {}",
+                human(largest),
+                sw.fixed_cost().map_or("–".into(), |f| format!("{:.1} ms", f * 1e3)),
+                if *proto == "TCP" { "the connection, the request, the first window pinned and mapped" } else { "the first window pinned and mapped, the send's set-up" },
+                big.map_or("– (too few points)".into(), |b| format!("{b:.2}x")),
+            ),
+            None => "not measured".into(),
+        };
+        writeln!(md, "- **{proto}: zcnic's CPU per byte flat from 1 MiB to the largest file** (target: within 1.5x; cost curves, size sweep): {line}.")?;
+        let (pin_spread, pin_max) = sw.pinned(MIB256);
+        let line = match (pin_spread, pin_max) {
+            (Some(s), Some(m)) => format!(
+                "from 256 MiB to {} the peak varies {s:.2}x, at most {:.0} MiB: {} (below 256 MiB it grows with the file until the file fills the windows the budget allows)",
+                human(largest),
+                m / 1048576.0,
+                verdict(s <= 1.1)
+            ),
+            _ => "not measured at 256 MiB and above".into(),
+        };
+        writeln!(md, "- **{proto}: zcnic's pinned memory flat with file size** (peak VmLck, the kernel's own account; target: flat once the file is larger than the pinning budget, within 1.1x): {line}.")?;
     }
     writeln!(md)
 }
@@ -193,7 +271,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let udp = rows(dir, "udp-");
     let tcp = rows(dir, "tcp-");
     let curves_md = fs::read_to_string(dir.join("curves/curves.md")).unwrap_or_default();
-    let flat = flatness(&curves_md);
+    let curves_raw = fs::read_to_string(dir.join("curves/raw.txt")).unwrap_or_default();
+    let sweeps = [("UDP", SizeSweep::parse(&curves_raw, "udp")), ("TCP", SizeSweep::parse(&curves_raw, "tcp"))];
+    let flat_lines: Vec<&str> = curves_md.lines().filter(|l| l.contains("CPU per MiB varies")).collect();
     let profile = fs::read_to_string(dir.join("profile/report.md")).ok();
     if udp.is_empty() && tcp.is_empty() && curves_md.is_empty() && profile.is_none() {
         return Err(format!("{} holds no benchmark parts (udp-*, tcp-*, curves, profile)", dir.display()).into());
@@ -212,13 +292,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !tcp.is_empty() {
         tcp_section(&mut md, &tcp)?;
     }
-    targets(&mut md, &udp, &tcp, &flat)?;
+    targets(&mut md, &udp, &tcp, &sweeps)?;
     if !curves_md.is_empty() {
         writeln!(md, "## How the cost grows: file size, batch, window\n")?;
         writeln!(md, "![UDP cost against file size](curves/curves-size-udp.png)\n")?;
         writeln!(md, "Flatness over the size sweeps (max/min of each figure between 1 MiB and the largest file):\n")?;
-        for l in &flat.0 {
-            writeln!(md, "{}", if l.starts_with('-') { l.clone() } else { format!("- {l}") })?;
+        for l in &flat_lines {
+            writeln!(md, "{}", if l.starts_with('-') { l.to_string() } else { format!("- {l}") })?;
         }
         writeln!(md, "\nAll the tables and the charts for TCP, batch and window: [curves/curves.md](curves/curves.md).\n")?;
     }
@@ -263,13 +343,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flatness_takes_zcnic_ratios_from_the_curve_lines() {
-        let md = "## size udp\n- zcnic: CPU per MiB varies 1.25x from 1 MiB to 2 GiB (x); pinned memory varies 1.00x from 1 MiB to 2 GiB (4 MiB at every size)\n- udp-gso: CPU per MiB varies 3.10x from 1 MiB to 2 GiB; pinned memory 0 MiB at every size\n- zcnic: CPU per MiB varies 1.40x from 1 MiB to 2 GiB; pinned memory varies 1.02x\n";
-        let (lines, cpu, pinned) = flatness(md);
-        assert_eq!(lines.len(), 3);
-        assert_eq!(cpu, Some(1.40), "the worst of zcnic's lines, not the kernel's");
-        assert_eq!(pinned, Some(1.02));
-        assert_eq!(flatness("nothing here").1, None);
+    fn size_sweeps_give_zcnic_spreads() {
+        let raw = "x curve-result sweep=size proto=udp method=zcnic x=1048576 bytes=1048576 busy_s=0.02 pinned_peak=5242880\n\
+curve-result sweep=size proto=udp method=zcnic x=67108864 bytes=67108864 busy_s=0.64 pinned_peak=71303168\n\
+curve-result sweep=size proto=udp method=zcnic x=268435456 bytes=268435456 busy_s=2.56 pinned_peak=71303168\n\
+curve-result sweep=size proto=udp method=zcnic x=2147483648 bytes=2147483648 busy_s=25.6 pinned_peak=71303168\n\
+curve-result sweep=size proto=udp method=udp-gso x=2147483648 bytes=2147483648 busy_s=99 pinned_peak=0\n\
+curve-result sweep=batch proto=udp method=zcnic x=1 bytes=1 busy_s=9 pinned_peak=1\n";
+        let sw = SizeSweep::parse(raw, "udp");
+        assert_eq!(sw.points.len(), 4, "zcnic's size points only");
+        assert_eq!(sw.largest(), Some(2 << 30));
+        let all = sw.cpu_spread(0).unwrap();
+        assert!((all - 2.0).abs() < 1e-9, "0.02 s/MiB at 1 MiB vs 0.01 elsewhere: {all}");
+        let big = sw.cpu_spread(64 << 20).unwrap();
+        assert!((big - 1.25).abs() < 1e-9, "0.0125 at 2 GiB vs 0.01: {big}");
+        assert_eq!(sw.pinned(256 << 20), (Some(1.0), Some(71303168.0)));
+        assert!(SizeSweep::parse(raw, "tcp").largest().is_none());
+        let fixed = sw.fixed_cost().unwrap();
+        assert!((fixed - 0.0075).abs() < 1e-9, "0.02 s for 1 MiB less 1 MiB at 0.0125 s/MiB: {fixed}");
     }
 
     #[test]

@@ -25,11 +25,14 @@
 # syscount, a ptrace counter outside the program):
 #   UDP (to a unicast MAC no NIC owns, so no receiver slows it): frames and
 #     wall time from each program's bench-result line (kernel: the NIC's
-#     tx_packets; zcnic: descriptors written back), busy time = the guest's
-#     CPUs' busy time from /proc/stat around the send, read by the program.
-#   TCP (busybox wget fetching over HTTP): wall time from /proc/uptime around
-#     the fetch, busy time = CPU 0's busy time from /proc/stat (the server,
-#     its NIC interrupt, its softirq work).
+#     tx_packets; zcnic: descriptors written back); CPU = the sender's user +
+#     system time (getrusage, all threads; Linux scales it to the scheduler's
+#     nanosecond runtime, so it holds for a 3 ms send; the sender never
+#     sleeps, so the interrupt work done on its CPU is charged to it).
+#   TCP (busybox wget fetching over HTTP, as many fetches as make 64 MiB, so
+#     1 MiB is fetched 64 times): wall time from /proc/uptime around the
+#     fetches, CPU = CPU 0's busy time from /proc/stat (the server, its NIC
+#     interrupt, its softirq work, whether or not the server is running).
 #   syscalls: the count run's total for the whole command (start-up
 #     included: at 1 MiB it shows the fixed cost, at 2 GiB the per-byte one).
 #   pinned_peak: the process's peak VmLck (zcnic reads it after every DMA
@@ -107,7 +110,8 @@ udp() {
   r=$(grep "^bench-result" /tmp/run.log)
   sc=$(counted "$f" "$@")
   [ "$me" != udp-gso ] || [ "$sw" != batch ] || x=$(field batch "$r")
-  echo "curve-result sweep=$sw proto=udp method=$me x=$x bytes=$(field bytes "$r") frames=$(field frames "$r") wall_s=$(field wall_s "$r") busy_s=$(field busy_s "$r") syscalls=${sc:--} pinned_peak=$(field pinned_peak "$r") rss_peak=$(field rss_peak "$r")"
+  cpu=$(awk "BEGIN { print $(field user_s "$r") + $(field sys_s "$r") }")
+  echo "curve-result sweep=$sw proto=udp method=$me x=$x bytes=$(field bytes "$r") frames=$(field frames "$r") wall_s=$(field wall_s "$r") busy_s=$cpu syscalls=${sc:--} pinned_peak=$(field pinned_peak "$r") rss_peak=$(field rss_peak "$r")"
 }
 zsend() { echo zcnic send --pci $NIC0 --file "$1" --src 10.0.0.1 --dst 10.0.0.9:9000 --dst-mac 02:00:00:00:00:01 --kv; }
 ksend() { echo kernel-send --method "$1" --file "$2" --dst 10.0.0.9:9000 --iface $IF1; }
@@ -154,11 +158,15 @@ start_server() {
 stop_server() { kill -INT "$(pidof zcnic sendfile-server | cut -d" " -f1)" 2>/dev/null; wait $sp || true; }
 locked_of() { sed -n "s/.*peak locked \([0-9]*\) bytes.*/\1/p" /tmp/server.log; }
 resident_of() { sed -n "s/.*peak resident \([0-9]*\) bytes.*/\1/p" /tmp/server.log; }
-# tcp SWEEP METHOD X FILE: one fetch timed against a running server.
+# Fetches per point: enough for 64 MiB, so that the busy time of CPU 0 (counted
+# in 10 ms ticks) is measured over a second or more even for the 1 MiB file.
+fetches_for() { n=$(( 67108864 / $(stat -c %s "$1") )); [ $n -ge 1 ] || n=1; echo $n; }
+fetch_n() { i=0; while [ $i -lt $2 ]; do timeout 900 wget -q -O /dev/null "$URL/$(basename $1)" || echo "fetch $1 FAILED" >&2; i=$((i+1)); done; }
+# tcp_timed METHOD FILE: its fetches timed against a running server: "wall busy".
 tcp_timed() {
     prepare "$2"
     b0=$(cpu0_busy); t0=$(uptime_s)
-    timeout 900 wget -q -O /dev/null "$URL/$(basename $2)" || echo "fetch $1 $2 FAILED" >&2
+    fetch_n "$2" "$(fetches_for "$2")"
     t1=$(uptime_s); b1=$(cpu0_busy)
     echo "$(awk "BEGIN { print $t1 - $t0 }") $(awk "BEGIN { print ($b1 - $b0) / 100 }")"
 }
@@ -167,12 +175,13 @@ tcp_point() {
     sw=$1 me=$2 x=$3 f=$4 timed=$5
     start_server $me syscount --kv --out /tmp/sc.txt --
     prepare "$f"
-    timeout 900 wget -q -O /dev/null "$URL/$(basename $f)" || echo "count $me $f FAILED"
+    n=$(fetches_for "$f")
+    fetch_n "$f" $n
     stop_server
     sc=$(sed -n "s/.*total=\([0-9]*\).*/\1/p" /tmp/sc.txt)
     pinned=- rss=-
     [ $me != zcnic ] || { pinned=$(locked_of); rss=$(resident_of); }
-    echo "curve-result sweep=$sw proto=tcp method=$me x=$x bytes=$(stat -c %s $f) frames=- wall_s=${timed% *} busy_s=${timed#* } syscalls=${sc:--} pinned_peak=${pinned:--} rss_peak=${rss:--}"
+    echo "curve-result sweep=$sw proto=tcp method=$me x=$x bytes=$(( $(stat -c %s $f) * n )) frames=- wall_s=${timed% *} busy_s=${timed#* } syscalls=${sc:--} pinned_peak=${pinned:--} rss_peak=${rss:--}"
 }
 ZARGS=""
 for me in zcnic kernel-sendfile kernel-msg-zerocopy; do

@@ -22,8 +22,9 @@ set -euo pipefail
 
 # xz-utils and lz4 decompress the guest kernels (see extract_vmlinux); e2fsprogs makes the ext4 disk
 # images of the big-file tests and the benchmark; fonts-dejavu-core is the benchmark chart's font; gcc and libc6-dev link the
-# static guest binaries; shellcheck lints every script under scripts/ (tests/scripts.rs).
-PACKAGES=(busybox-static kmod cpio xz-utils lz4 gcc libc6-dev e2fsprogs fonts-dejavu-core shellcheck)
+# static guest binaries; shellcheck lints every script under scripts/ (tests/scripts.rs); linux-perf
+# profiles QEMU on the host for the benchmark (scripts/bench-profile.sh).
+PACKAGES=(busybox-static kmod cpio xz-utils lz4 gcc libc6-dev e2fsprogs fonts-dejavu-core shellcheck linux-perf)
 # QEMU comes from bookworm-backports (see install_qemu); its firmware packages are dependencies of
 # qemu-system-x86, listed so that a removed one is noticed: the q35 machine boots through seabios's
 # bios-256k.bin and every -device e1000/e1000e/igb loads its iPXE option ROM (efi-e1000e.rom, ...),

@@ -22,6 +22,8 @@
 #                        NIC0's to BASE+1 from BASE+11): the tests put a lossy, reordering link there
 #   --monitor SOCKET     QEMU's human monitor on a unix socket, for fault injection from the host
 #                        while the guest runs (e.g. `set_link n0 off`; NIC i's netdev is n<i>)
+#   --qemu-arg ARG       one more argument for QEMU (e.g. -perfmap for a host-side profile); repeatable
+#                        (QEMU names its threads: the vCPUs are "CPU <n>/TCG", for perf and top)
 #   --file HOST[:GUEST]  copy a host file or directory into the guest (default /data/<basename>;
 #                        GUEST must be absolute); repeatable
 #   --fetch GUEST_PATH   after the command, copy the guest file GUEST_PATH (absolute) back to
@@ -100,6 +102,7 @@ BUILD_ONLY=0
 BIND=1
 PCAP=1
 MONITOR=
+EXTRA_QEMU_ARGS=()
 UDP_LINK=
 FILES=()
 FETCH=()
@@ -128,6 +131,7 @@ while [ $# -gt 0 ]; do
         --no-bind) BIND=0; shift ;;
         --no-pcap) PCAP=0; shift ;;
         --monitor) MONITOR="$2"; shift 2 ;;
+        --qemu-arg) need_arg "$@"; EXTRA_QEMU_ARGS+=("$2"); shift 2 ;;
         --udp-link) UDP_LINK="$2"; shift 2 ;;
         --file) need_arg "$@"; FILES+=("$2"); shift 2 ;;
         --fetch) need_arg "$@"
@@ -436,11 +440,12 @@ qesc() { printf '%s' "${1//,/,,}"; }   # a comma in a QEMU option value is writt
 # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 QEMU_ARGS=(
     -accel tcg -M q35 -cpu max -m "$MEM" -smp "$SMP"
-    -nodefaults -display none -no-reboot
+    -nodefaults -display none -no-reboot -name zcnic-testbed,debug-threads=on
     -chardev "file,id=con0,path=$(qesc "$OUT/console.log")" -serial chardev:con0
     -device intel-iommu,intremap=on
 )
 [ -z "$MONITOR" ] || QEMU_ARGS+=(-monitor "unix:$MONITOR,server=on,wait=off")
+QEMU_ARGS+=("${EXTRA_QEMU_ARGS[@]}")
 # An igb's SR-IOV capability places its (disabled) VFs at the PF's devfn + 0x80, stride 2: seven
 # functions over two slots. PFs in neighbouring slots would collide there, so with an igb present
 # every NIC gets every other slot (2, 4, 6, 8; their VFs land in slots 18-25).
