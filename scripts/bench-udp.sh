@@ -4,6 +4,8 @@
 # cost per frame without the emulator.
 #
 #   scripts/bench-udp.sh [--reps N] [--size BYTES] [--nic e1000|e1000e|igb] [--queues N] [--smp N] [--out DIR]
+#                        [--no-micro]
+#   (--no-micro: skip the criterion microbenchmarks and report the last run's)
 #   (--queues is zcnic's TX queues, each sent from by a thread of its own, igb
 #   only; results go to DIR, by default results/<date>/udp-<nic>[-<N>q-<M>cpu])
 #   About 8 minutes with 3 repetitions.
@@ -27,7 +29,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-reps=3 size=$((32 * 1024 * 1024 + 333)) nic=e1000 queues=1 smp=1 out=
+reps=3 size=$((32 * 1024 * 1024 + 333)) nic=e1000 queues=1 smp=1 out="" micro=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --reps) reps="$2"; shift 2 ;;
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
         --queues) queues="$2"; shift 2 ;;
         --smp) smp="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
+        --no-micro) micro=0; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -43,9 +46,11 @@ done
 
 "$root/scripts/setup.sh"
 cd "$root"
-echo "==> criterion microbenchmarks (the driver's own cost per frame)"
-cargo bench -q -p zcnic-ring --bench rings -- --warm-up-time 1 --measurement-time 3 >/dev/null
-cargo bench -q -p zcnic-driver --bench tx_path -- --warm-up-time 1 --measurement-time 3 >/dev/null
+if [ "$micro" -eq 1 ]; then
+    echo "==> criterion microbenchmarks (the driver's own cost per frame)"
+    cargo bench -q -p zcnic-ring --bench rings -- --warm-up-time 1 --measurement-time 3 >/dev/null
+    cargo bench -q -p zcnic-driver --bench tx_path -- --warm-up-time 1 --measurement-time 3 >/dev/null
+fi
 
 work="$root/target/bench"
 rm -rf "$work"; mkdir -p "$work/src"

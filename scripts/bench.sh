@@ -55,9 +55,9 @@ fi
 
 if has udp; then
     "$root/scripts/bench-udp.sh" --reps "$reps" "${udp_size[@]}" --nic e1000 --out "$out/udp-e1000"
-    "$root/scripts/bench-udp.sh" --reps "$reps" "${udp_size[@]}" --nic e1000e --out "$out/udp-e1000e"
-    "$root/scripts/bench-udp.sh" --reps "$reps" "${udp_size[@]}" --nic igb --out "$out/udp-igb"
-    "$root/scripts/bench-udp.sh" --reps "$reps" "${udp_size[@]}" --nic igb --queues 2 --smp 2 --out "$out/udp-igb-2q"
+    "$root/scripts/bench-udp.sh" --no-micro --reps "$reps" "${udp_size[@]}" --nic e1000e --out "$out/udp-e1000e"
+    "$root/scripts/bench-udp.sh" --no-micro --reps "$reps" "${udp_size[@]}" --nic igb --out "$out/udp-igb"
+    "$root/scripts/bench-udp.sh" --no-micro --reps "$reps" "${udp_size[@]}" --nic igb --queues 2 --smp 2 --out "$out/udp-igb-2q"
 fi
 if has tcp; then
     "$root/scripts/bench-tcp.sh" --reps "$reps" "${tcp_size[@]}" --nic e1000 --out "$out/tcp-e1000"
