@@ -5,7 +5,7 @@
 # TSO), from the kernel with MSG_ZEROCOPY sends of 64 KiB from an mmap of the
 # file (completions reaped), and from `zcnic serve`, side by side in one boot.
 #
-#   scripts/bench-tcp.sh [--size BYTES] [--reps N] [--nic e1000|igb] [--queues N] [--out DIR]
+#   scripts/bench-tcp.sh [--size BYTES] [--reps N] [--nic e1000|e1000e|igb] [--queues N] [--out DIR]
 #   (DIR: by default results/<date>/tcp-<nic>[-<N>q]; about 6 minutes)
 #   (--queues: zcnic serve on N queues, igb only; the server still has CPU 0
 #   alone, so its threads share it: this measures the cost of the queues, not
@@ -58,7 +58,7 @@ echo "==> the guest TCP benchmark ($reps fetches per server, $size bytes)"
 "$root/scripts/testbed.sh" --kernel full --no-bind --no-pcap --smp 2 --nic "$nic" --nic "$nic" --nic "$nic" \
     --disk "$work/disk.ext4" --timeout 1500 --mem 768 --out "$work/guest" -- '
 echo vfio-pci > /sys/bus/pci/devices/$NIC0/driver_override; echo $NIC0 > /sys/bus/pci/drivers_probe
-modprobe e1000; modprobe igb
+modprobe e1000; modprobe e1000e; modprobe igb
 IF1=$(ls /sys/bus/pci/devices/$NIC1/net/); IF2=$(ls /sys/bus/pci/devices/$NIC2/net/)
 for i in $IF1 $IF2; do echo 1 > /proc/sys/net/ipv6/conf/$i/disable_ipv6; done
 ip addr add 10.0.0.2/24 dev $IF1; ip link set $IF1 up
