@@ -77,3 +77,26 @@ fn shellcheck_reports_a_flawed_script() {
     let report = shellcheck_findings(dir.path(), &[flawed]).expect("shellcheck should flag an unquoted $1");
     assert!(report.contains("SC2086"), "expected SC2086 (unquoted expansion) in:\n{report}");
 }
+
+/// The benchmark's scripts refuse a wrong option or part at once, with a
+/// message that names it, before they set anything up or boot a guest; and
+/// each says what it does with --help.
+#[test]
+fn benchmark_scripts_refuse_bad_options_and_explain_themselves() {
+    let root = repo_root();
+    let run = |script: &str, args: &[&str]| {
+        let out = Command::new("bash").arg(root.join("scripts").join(script)).args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    for script in ["bench.sh", "bench-udp.sh", "bench-tcp.sh", "bench-curves.sh", "bench-profile.sh"] {
+        let (code, text) = run(script, &["--bogus"]);
+        assert_eq!(code, Some(2), "{script} --bogus: {text}");
+        assert!(text.contains("unknown option --bogus"), "{script}: {text}");
+        let (code, text) = run(script, &["--help"]);
+        assert_eq!(code, Some(0), "{script} --help: {text}");
+        assert!(text.contains(&format!("scripts/{script}")), "{script} --help shows its usage: {text}");
+    }
+    let (code, text) = run("bench.sh", &["--only", "udp,bogus"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("unknown part 'bogus'"), "{text}");
+}
