@@ -12,7 +12,7 @@
 //! | `splice`        | splice(file -> pipe) + splice(pipe -> socket)  | 0 (same condition)        |
 //! | `odirect-write` | write(socket, buf); buf filled by O_DIRECT reads of ~1 MiB | 1 (buf -> skb; disk -> buf is DMA) |
 //! | `sendmmsg`      | sendmmsg() of 64 datagrams from an mmap of the file | 1 (mapping -> skb) |
-//! | `udp-gso`       | write() of 44 datagrams at once from the mmap, UDP_SEGMENT=1472: the kernel cuts them (in software: the e1000s and igb have no UDP segmentation) | 1 (mapping -> skb) |
+//! | `udp-gso`       | write() of 44 datagrams at once from the mmap, UDP_SEGMENT=1472: the kernel cuts them in software on the e1000 and e1000e; on the igb (82576) Linux hands the whole send to the NIC to cut (UDP segmentation offload) | 1 (mapping -> skb) |
 //! | `io-uring-zc`   | IORING_OP_SEND_ZC per datagram from the mmap, 64 submitted per io_uring_enter; each send's buffer notification awaited | 0 where the kernel pinned the pages (Linux 6.1 cannot say when it copied) |
 //! | `msg-zerocopy`  | send(MSG_ZEROCOPY) per datagram from the mmap, SO_ZEROCOPY; completions reaped from the error queue | 0 where the kernel pinned the pages; the completions say when it copied instead, and those are counted |
 //!
