@@ -194,7 +194,10 @@ impl SizeSweep {
         let cached = self.cpu(64 << 20..=COLD_ABOVE);
         let rate = cached.iter().sum::<f64>() / cached.len() as f64;
         let mib = *small as f64 / 1048576.0;
-        (!cached.is_empty()).then(|| (median(c0)? - rate) * mib).flatten()
+        if cached.is_empty() {
+            return None;
+        }
+        Some((median(c0)? - rate) * mib)
     }
 
     fn largest(&self) -> Option<u64> {
