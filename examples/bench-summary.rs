@@ -268,8 +268,8 @@ fn targets(
             Some(a) => {
                 let mut why = format!("varies {a:.2}x from 1 MiB to {}: missed. Cached files from 64 MiB to 256 MiB: within {}", human(largest), sw.cpu_spread(MIB64..=COLD_ABOVE).map_or("–".into(), |b| format!("{b:.2}x")));
                 if let Some(f) = sw.fixed_cost().filter(|f| *f > 0.0) {
-                    let per = if *proto == "TCP" { "the connection, the request, the first window pinned and mapped" } else { "the first window pinned and mapped, the send's set-up" };
-                    why += &format!(". At the small end each send has a fixed cost, {:.1} ms here ({per}; the 1 MiB send's CPU less 1 MiB at the cached rate), which a 1 MiB file cannot spread", f * 1e3);
+                    let per = if *proto == "TCP" { "the connection, the request and the first window pinned and mapped" } else { "the send's set-up and the first window pinned and mapped" };
+                    why += &format!(". At the small end each send has a fixed cost, {:.1} ms here (the 1 MiB send's CPU less 1 MiB at the cached rate; it includes {per}, not broken down further), which a 1 MiB file cannot spread", f * 1e3);
                 }
                 if let Some((cold, cached)) = sw.cold_and_cached() {
                     why += &format!(". Files larger than the guest's RAM cost {:.2}x the cached rate per byte ({:.1} instead of {:.1} ms per MiB): their pages are read from the emulated disk during the send (page faults while each window is pinned), the emulator's virtio-blk at work on the same vCPUs", cold / cached, cold * 1e3, cached * 1e3);
