@@ -98,6 +98,9 @@ fn record(fields: &BTreeMap<&str, &str>) -> Result<Record, String> {
             },
         }
     };
+    if let Some(n) = fields.get("failed").filter(|n| **n != "0") {
+        return Err(format!("{n} of its sends or fetches failed (failed={n}), so its figures are not a measurement"));
+    }
     let x = text("x")?;
     let x = x.parse::<u64>().ok().filter(|&x| x > 0).ok_or(format!("x={x} is not a positive integer"))?;
     Ok(Record {
@@ -690,6 +693,7 @@ fn render(path: &Path, g: &Group, styles: &BTreeMap<&str, Style>) -> Result<(), 
 fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
     let mut records = Vec::new();
+    let mut left_out = Vec::new();
     for log in &args.log {
         let text = fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
         // A console log may hold stray bytes; the lines that matter are ASCII.
@@ -697,7 +701,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             match parse_line(line) {
                 None => {}
                 Some(Ok(r)) => records.push(r),
-                Some(Err(e)) => eprintln!("bench-curves: {}:{}: skipped: {e}", log.display(), n + 1),
+                Some(Err(e)) => {
+                    eprintln!("bench-curves: {}:{}: skipped: {e}", log.display(), n + 1);
+                    left_out.push(format!("- `{}`: {e}", line.trim()));
+                }
             }
         }
     }
@@ -705,7 +712,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         return Err("no curve-result lines in the log(s)".into());
     }
     let groups = group(&records);
-    let md = markdown(&groups, &args.log)?;
+    let mut md = markdown(&groups, &args.log)?;
+    if !left_out.is_empty() {
+        md.push_str("\n## Points left out\n\n");
+        md.push_str(&left_out.join("\n"));
+        md.push('\n');
+    }
     fs::create_dir_all(&args.out)?;
 
     let bytes: &'static [u8] = Box::leak(
@@ -916,5 +928,14 @@ curve-result proto=tcp sweep=window method=zcnic x=4194304 bytes=268435456 frame
         assert_eq!(y_scale(&[0.0, 0.0]), YScale::Linear(1.0));
         assert_eq!(y_scale(&[2.0, 500.0]), YScale::Log(1.0, 1000.0, false));
         assert_eq!(y_scale(&[0.0, 2.0, 500.0]), YScale::Log(0.1, 1000.0, true));
+    }
+
+    #[test]
+    fn a_point_with_a_failed_fetch_is_left_out_with_why() {
+        let line = "curve-result sweep=size proto=tcp method=zcnic x=4194637 bytes=67114192 wall_s=901 busy_s=1 failed=1";
+        let err = parse_line(line).unwrap().unwrap_err();
+        assert!(err.contains("failed=1"), "{err}");
+        let ok = parse_line("curve-result sweep=size proto=tcp method=zcnic x=4194637 bytes=1 failed=0").unwrap();
+        assert!(ok.is_ok(), "failed=0 is a good point");
     }
 }
