@@ -307,7 +307,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let udp = rows(dir, "udp-");
     let tcp = rows(dir, "tcp-");
     let curves_md = fs::read_to_string(dir.join("curves/curves.md")).unwrap_or_default();
-    let curves_raw = fs::read_to_string(dir.join("curves/raw.txt")).unwrap_or_default();
+    // The curves' own run, and an earlier run it was charted with (bench-curves.sh --log).
+    let curves_raw = ["curves/raw.txt", "curves/raw-earlier.txt"]
+        .iter()
+        .map(|f| fs::read_to_string(dir.join(f)).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
     let kernel = |proto: &str, methods: &[&str]| -> Vec<(String, SizeSweep)> {
         methods.iter().map(|m| (m.to_string(), SizeSweep::parse(&curves_raw, proto, m))).collect()
     };

@@ -3,9 +3,12 @@
 # batch and the window, for zcnic (UDP and TCP) and the kernel's best methods,
 # all in one guest boot on the e1000.
 #
-#   scripts/bench-curves.sh [--out DIR] [--quick]
+#   scripts/bench-curves.sh [--out DIR] [--quick] [--only udp|tcp] [--log FILE]
 #   --out DIR   where curves.md, the charts and raw.txt go (default results/<date>/curves)
 #   --quick     files of 1 to 64 MiB only, fewer points (a check that it all works: ~6 min)
+#   --only P    only the UDP or only the TCP sweeps
+#   --log FILE  also chart the curve-result lines of FILE (an earlier run's raw.txt, e.g. the
+#               other protocol's): its raw log is kept beside as raw-earlier.txt
 #
 # Takes about 30 minutes on a 2-core host without --quick.
 #
@@ -49,16 +52,20 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="" quick=0
+out="" quick=0 only="" earlier=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out="$2"; shift 2 ;;
         --quick) quick=1; shift ;;
+        --only) only="$2"; shift 2 ;;
+        --log) earlier="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "bench-curves.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 [ -n "$out" ] || out="$root/results/$(date -u +%Y-%m-%d)/curves"
+case "$only" in ""|udp|tcp) ;; *) echo "bench-curves.sh: --only takes udp or tcp" >&2; exit 2 ;; esac
+[ -z "$earlier" ] || [ -f "$earlier" ] || { echo "bench-curves.sh: no file $earlier" >&2; exit 2; }
 
 if [ "$quick" -eq 1 ]; then
     sizes="1 4 16 64" batches="1 16 256" windows="1 16" window_file=64 batch_file=16
@@ -87,7 +94,7 @@ echo "==> the guest (files of $sizes MiB; batches $batches; windows $windows MiB
 # shellcheck disable=SC2016 # $NIC0, $IF1... expand in the guest
 "$root/scripts/testbed.sh" --kernel full --no-bind --no-pcap --smp 2 --mem 1024 --nic e1000 --nic e1000 --nic e1000 \
     --disk "$work/disk.ext4" --timeout 5400 --out "$work/guest" -- '
-SIZES="'"$sizes"'" BATCHES="'"$batches"'" WINDOWS="'"$windows"'" WF=/disk/f'"$window_file"'.bin BF=/disk/f'"$batch_file"'.bin
+ONLY="'"$only"'" SIZES="'"$sizes"'" BATCHES="'"$batches"'" WINDOWS="'"$windows"'" WF=/disk/f'"$window_file"'.bin BF=/disk/f'"$batch_file"'.bin
 echo vfio-pci > /sys/bus/pci/devices/$NIC0/driver_override; echo $NIC0 > /sys/bus/pci/drivers_probe
 modprobe e1000
 IF1=$(ls /sys/bus/pci/devices/$NIC1/net/); IF2=$(ls /sys/bus/pci/devices/$NIC2/net/)
@@ -116,6 +123,7 @@ udp() {
 zsend() { echo zcnic send --pci $NIC0 --file "$1" --src 10.0.0.1 --dst 10.0.0.9:9000 --dst-mac 02:00:00:00:00:01 --kv; }
 ksend() { echo kernel-send --method "$1" --file "$2" --dst 10.0.0.9:9000 --iface $IF1; }
 
+if [ "$ONLY" != tcp ]; then
 echo "=== UDP"
 irq_to "$IF1" 0
 for m in $SIZES; do
@@ -131,7 +139,9 @@ for b in $BATCHES; do
   [ $b -gt 64 ] || udp batch udp-gso $b $BF $(ksend udp-gso $BF) --batch $b
 done
 for w in $WINDOWS; do udp window zcnic $((w * 1048576)) $WF $(zsend $WF) --window $w; done
+fi
 
+if [ "$ONLY" != udp ]; then
 echo "=== TCP"
 irq_to "$IF1" 1
 uptime_s() { cut -d" " -f1 /proc/uptime; }
@@ -161,27 +171,38 @@ resident_of() { sed -n "s/.*peak resident \([0-9]*\) bytes.*/\1/p" /tmp/server.l
 # Fetches per point: enough for 64 MiB, so that the busy time of CPU 0 (counted
 # in 10 ms ticks) is measured over a second or more even for the 1 MiB file.
 fetches_for() { n=$(( 67108864 / $(stat -c %s "$1") )); [ $n -ge 1 ] || n=1; echo $n; }
-fetch_n() { i=0; while [ $i -lt $2 ]; do timeout 900 wget -q -O /dev/null "$URL/$(basename $1)" || echo "fetch $1 FAILED" >&2; i=$((i+1)); done; }
-# tcp_timed METHOD FILE: its fetches timed against a running server: "wall busy".
+# fetch_n FILE N: N fetches, each given 300 s (2 GiB takes well under 100 s);
+# prints how many failed, and says which on stderr.
+fetch_n() {
+    i=0 bad=0
+    while [ $i -lt $2 ]; do
+        timeout 300 wget -q -O /dev/null "$URL/$(basename $1)" || { echo "fetch $1 FAILED" >&2; bad=$((bad+1)); }
+        i=$((i+1))
+    done
+    echo $bad
+}
+# tcp_timed METHOD FILE: its fetches timed against a running server: "wall busy failed".
 tcp_timed() {
     prepare "$2"
     b0=$(cpu0_busy); t0=$(uptime_s)
-    fetch_n "$2" "$(fetches_for "$2")"
+    bad=$(fetch_n "$2" "$(fetches_for "$2")")
     t1=$(uptime_s); b1=$(cpu0_busy)
-    echo "$(awk "BEGIN { print $t1 - $t0 }") $(awk "BEGIN { print ($b1 - $b0) / 100 }")"
+    echo "$(awk "BEGIN { print $t1 - $t0 }") $(awk "BEGIN { print ($b1 - $b0) / 100 }") $bad"
 }
-# tcp_point SWEEP METHOD X FILE TIMED: the count run (a server of its own under syscount) and the line.
+# tcp_point SWEEP METHOD X FILE TIMED: the count run (a server of its own under syscount) and the
+# line; a point with a failed fetch in either run is marked failed=N (bench-curves leaves it out).
 tcp_point() {
     sw=$1 me=$2 x=$3 f=$4 timed=$5
     start_server $me syscount --kv --out /tmp/sc.txt --
     prepare "$f"
     n=$(fetches_for "$f")
-    fetch_n "$f" $n
+    bad=$(fetch_n "$f" $n)
     stop_server
     sc=$(sed -n "s/.*total=\([0-9]*\).*/\1/p" /tmp/sc.txt)
     pinned=- rss=-
     [ $me != zcnic ] || { pinned=$(locked_of); rss=$(resident_of); }
-    echo "curve-result sweep=$sw proto=tcp method=$me x=$x bytes=$(( $(stat -c %s $f) * n )) frames=- wall_s=${timed% *} busy_s=${timed#* } syscalls=${sc:--} pinned_peak=${pinned:--} rss_peak=${rss:--}"
+    set -- $timed
+    echo "curve-result sweep=$sw proto=tcp method=$me x=$x bytes=$(( $(stat -c %s $f) * n )) frames=- wall_s=$1 busy_s=$2 syscalls=${sc:--} pinned_peak=${pinned:--} rss_peak=${rss:--} failed=$(( $3 + bad ))"
 }
 ZARGS=""
 for me in zcnic kernel-sendfile kernel-msg-zerocopy; do
@@ -199,6 +220,7 @@ for w in $WINDOWS; do
   start_server zcnic; t=$(tcp_timed zcnic $WF); stop_server
   tcp_point window zcnic $((w * 1048576)) $WF "$t"
 done
+fi
 echo "curves done"
 ' 2>&1 | tail -n 3 || true
 
@@ -206,5 +228,10 @@ log="$work/guest/output.log"
 grep -q "^curves done" "$log" || { echo "bench-curves.sh: the guest did not finish (see $log)" >&2; exit 1; }
 mkdir -p "$out"
 cp "$log" "$out/raw.txt"
-"$root/target/release/examples/bench-curves" --log "$log" --out "$out" > /dev/null
+logs=(--log "$log")
+if [ -n "$earlier" ]; then
+    [ "$(realpath "$earlier")" = "$(realpath -m "$out/raw-earlier.txt")" ] || cp "$earlier" "$out/raw-earlier.txt"
+    logs+=(--log "$out/raw-earlier.txt")
+fi
+"$root/target/release/examples/bench-curves" "${logs[@]}" --out "$out" > /dev/null
 echo "==> cost curves in ${out#"$root"/}"
