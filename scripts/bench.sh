@@ -10,8 +10,8 @@
 #                            e1000e, the igb (1 queue) and the igb with 2 queues on
 #                            2 vCPUs (scripts/bench-udp.sh; ~4 min each)
 #                   tcp      HTTP fetches from zcnic serve, the kernel's sendfile and
-#                            its MSG_ZEROCOPY server, on the e1000, the igb and the
-#                            igb with 2 queues (scripts/bench-tcp.sh; ~3 min each)
+#                            its MSG_ZEROCOPY server, on the e1000, the e1000e, the igb
+#                            and the igb with 2 queues (scripts/bench-tcp.sh; ~3 min each)
 #                   curves   cost against file size (1 MiB .. 2 GiB), batch and window
 #                            (scripts/bench-curves.sh; ~30 min)
 #                   profile  QEMU profiled on the host with perf while zcnic and the
@@ -61,6 +61,7 @@ if has udp; then
 fi
 if has tcp; then
     "$root/scripts/bench-tcp.sh" --reps "$reps" "${tcp_size[@]}" --nic e1000 --out "$out/tcp-e1000"
+    "$root/scripts/bench-tcp.sh" --reps "$reps" "${tcp_size[@]}" --nic e1000e --out "$out/tcp-e1000e"
     "$root/scripts/bench-tcp.sh" --reps "$reps" "${tcp_size[@]}" --nic igb --out "$out/tcp-igb"
     "$root/scripts/bench-tcp.sh" --reps "$reps" "${tcp_size[@]}" --nic igb --queues 2 --out "$out/tcp-igb-2q"
 fi
