@@ -320,7 +320,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("UDP", SizeSweep::parse(&curves_raw, "udp", "zcnic"), kernel("udp", &["udp-gso", "sendmmsg"])),
         ("TCP", SizeSweep::parse(&curves_raw, "tcp", "zcnic"), kernel("tcp", &["kernel-sendfile", "kernel-msg-zerocopy"])),
     ];
-    let flat_lines: Vec<&str> = curves_md.lines().filter(|l| l.contains("CPU per MiB varies")).collect();
+    // The flatness lines of curves.md, each with the protocol of the section it is in.
+    let mut section = "";
+    let mut flat_lines = Vec::new();
+    for l in curves_md.lines() {
+        if let Some(h) = l.strip_prefix("## ") {
+            section = h.rsplit(", ").next().unwrap_or(h);
+        } else if l.contains("CPU per MiB varies") {
+            flat_lines.push(format!("- {section}, {}", l.trim_start_matches(['-', ' '])));
+        }
+    }
     let profile = fs::read_to_string(dir.join("profile/report.md")).ok();
     if udp.is_empty() && tcp.is_empty() && curves_md.is_empty() && profile.is_none() {
         return Err(format!("{} holds no benchmark parts (udp-*, tcp-*, curves, profile)", dir.display()).into());
@@ -345,7 +354,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(md, "![UDP cost against file size](curves/curves-size-udp.png)\n")?;
         writeln!(md, "Flatness over the size sweeps (max/min of each figure between 1 MiB and the largest file):\n")?;
         for l in &flat_lines {
-            writeln!(md, "{}", if l.starts_with('-') { l.to_string() } else { format!("- {l}") })?;
+            writeln!(md, "{l}")?;
         }
         writeln!(md, "\nAll the tables and the charts for TCP, batch and window: [curves/curves.md](curves/curves.md).\n")?;
     }
@@ -364,7 +373,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (Some(b), Some(e)) = (text.find(begin), text.find(end)) else {
             return Err(format!("{} has no {begin} ... {end} section", readme.display()).into());
         };
-        let base = readme.parent().unwrap_or(Path::new("."));
+        let base = readme.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let link = pathdiff(dir, base);
         // Links relative to the README, headings one level down under its own.
         let body = md
