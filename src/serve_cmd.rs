@@ -204,8 +204,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         stats.aborted
     );
     println!(
-        "connections refused or dropped: {} RSTs to closed ports, {} half-open connections evicted, {} SYNs dropped (table full)",
-        stats.resets_sent, stats.half_open_evicted, stats.syns_dropped
+        "connections refused or dropped: {} RSTs to closed ports, {} half-open connections evicted, {} SYNs dropped (table full); \
+         {} TIME-WAIT slots recycled for new connections",
+        stats.resets_sent, stats.half_open_evicted, stats.syns_dropped, stats.time_wait_recycled
     );
     let requests: Vec<String> = by_status.iter().map(|(code, n)| format!("{n} x {code}")).collect();
     println!("requests by status: {}", if requests.is_empty() { "none".to_string() } else { requests.join(", ") });

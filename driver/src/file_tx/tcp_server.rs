@@ -102,6 +102,9 @@ pub struct ServerStats {
     /// Half-open connections dropped to make room for new SYNs (a flood, or
     /// clients that vanished mid-handshake).
     pub half_open_evicted: u64,
+    /// TIME-WAIT connections ended early to make room for new SYNs (many
+    /// short connections within two MSL).
+    pub time_wait_recycled: u64,
     /// SYNs dropped because every slot held an established connection.
     pub syns_dropped: u64,
     /// RSTs sent for segments that reached no connection (a closed port).
@@ -124,6 +127,7 @@ impl ServerStats {
             peak_pinned_bytes: self.peak_pinned_bytes + o.peak_pinned_bytes,
             aborted: self.aborted + o.aborted,
             half_open_evicted: self.half_open_evicted + o.half_open_evicted,
+            time_wait_recycled: self.time_wait_recycled + o.time_wait_recycled,
             syns_dropped: self.syns_dropped + o.syns_dropped,
             resets_sent: self.resets_sent + o.resets_sent,
             deferred_for_pinning: self.deferred_for_pinning + o.deferred_for_pinning,
@@ -243,6 +247,7 @@ impl<'n> TcpFileServer<'n> {
         s.retransmitted_segments += self.peers.values().map(|p| p.retransmitted).sum::<u64>();
         let t = self.table.stats();
         s.half_open_evicted = t.half_open_evicted;
+        s.time_wait_recycled = t.time_wait_recycled;
         s.syns_dropped = t.syns_dropped_table_full;
         s.resets_sent = t.resets_sent;
         s

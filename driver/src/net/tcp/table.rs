@@ -83,6 +83,8 @@ pub struct TableStats {
     pub connections_reaped: u64,
     /// Half-open connections (SYN-RECEIVED) dropped to make room for a new SYN.
     pub half_open_evicted: u64,
+    /// TIME-WAIT connections ended early to make room for a new SYN.
+    pub time_wait_recycled: u64,
 }
 
 /// Up to `capacity` connections and the set of listening ports.
@@ -188,7 +190,10 @@ impl<I: IsnGenerator> TcpTable<I> {
             self.stats.connections_reaped += 1;
         }
         if fresh_syn && self.listening.contains(&key.local_port) {
-            if self.conns.len() >= self.capacity && !self.evict_a_half_open_connection() {
+            if self.conns.len() >= self.capacity
+                && !self.evict_a_half_open_connection()
+                && !self.recycle_a_time_wait_slot()
+            {
                 // Dropped, not reset: the client retransmits its SYN and may
                 // find a free slot then, where a RST would make it give up
                 // (a full listen backlog behaves the same in Linux).
@@ -226,6 +231,32 @@ impl<I: IsnGenerator> TcpTable<I> {
             Some(key) => {
                 self.conns.remove(&key);
                 self.stats.half_open_evicted += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Make room for a new SYN by ending the TIME-WAIT connection closest to
+    /// its end. A server that closes first keeps every connection in
+    /// TIME-WAIT for two MSL, so a client fetching one file after another
+    /// fills the table within 2 MSL (256 fetches a minute here) and every SYN
+    /// after that would be dropped until the oldest expired: a fetch stalled
+    /// for seconds. TIME-WAIT only guards its own address and port pair
+    /// against late duplicates, which a new connection from another port
+    /// does not share; ending it early risks no more than a RST to a stray
+    /// segment (Linux does the same when its TIME-WAIT buckets run out).
+    fn recycle_a_time_wait_slot(&mut self) -> bool {
+        let victim = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.state() == State::TimeWait)
+            .min_by_key(|(_, c)| c.next_deadline())
+            .map(|(k, _)| *k);
+        match victim {
+            Some(key) => {
+                self.conns.remove(&key);
+                self.stats.time_wait_recycled += 1;
                 true
             }
             None => false,
@@ -430,6 +461,31 @@ mod tests {
         assert!(t.conn(&key).is_some());
         poll(&mut t, ms(2002));
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_table_full_of_time_wait_recycles_the_oldest_slot_for_a_new_syn() {
+        let mut t = table(2);
+        let first = server_in_time_wait(&mut t);
+        poll(&mut t, ms(2));
+        // A second connection, from another port, also ends in TIME-WAIT, later.
+        let second = t.on_segment(ms(10), CLIENT, &syn(5001, 80, 100), &[]).unwrap();
+        let iss = poll(&mut t, ms(10))[0].1.seq;
+        let ack = TcpHeader { seq: 101, ack: iss.wrapping_add(1), flags: Flags::ACK, ..syn(5001, 80, 0) };
+        t.on_segment(ms(11), CLIENT, &ack, &[]);
+        t.conn_mut(&second).unwrap().close();
+        poll(&mut t, ms(11));
+        let fin = TcpHeader { ack: iss.wrapping_add(2), flags: Flags::ACK | Flags::FIN, ..ack };
+        t.on_segment(ms(12), CLIENT, &fin, &[]);
+        assert_eq!(t.conn(&second).unwrap().state(), State::TimeWait);
+        assert_eq!(t.len(), 2, "full: two TIME-WAIT connections");
+        // A third client port: answered at once, in the slot of the first
+        // (closest to its end), not dropped.
+        let third = t.on_segment(ms(20), CLIENT, &syn(5002, 80, 100), &[]).expect("a slot for the SYN");
+        assert_eq!(t.conn(&third).unwrap().state(), State::SynReceived);
+        assert!(t.conn(&first).is_none(), "the oldest TIME-WAIT gave its slot");
+        assert!(t.conn(&second).is_some());
+        assert_eq!((t.stats().time_wait_recycled, t.stats().syns_dropped_table_full), (1, 0));
     }
 
     #[test]
