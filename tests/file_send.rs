@@ -297,10 +297,14 @@ fn a_file_larger_than_guest_ram_is_sent_whole_with_bounded_pinning() {
     // pinned at once left this 256 MiB guest to the OOM killer.
     assert!(pinned <= 2 * (32 << 20) + (1 << 20), "pinned {pinned} bytes at once: more than two windows");
     assert!(pinned < u64::from(GUEST_MB) << 20, "pinned more than the guest's RAM");
-    // The kernel's own account agrees: its peak VmLck holds the two windows and
-    // the rings and buffers (one 2 MiB hugepage), and no more.
+    // The kernel's own account agrees: its peak VmLck (read after each map)
+    // holds at least a window and never more than the driver's bound plus the
+    // rings and buffers (one 2 MiB hugepage). The two peaks are sampled at
+    // different instants (the driver's as it pins, the kernel's after each
+    // map, while the oldest window may already be unmapped), so the kernel's
+    // may be the lower.
     let locked = peak_locked(out);
-    assert!(locked >= pinned, "the kernel saw {locked} bytes locked, less than the {pinned} the driver pinned");
+    assert!(locked >= 32 << 20, "the kernel saw {locked} bytes locked: not even one window");
     assert!(locked <= pinned + (4 << 20), "the kernel saw {locked} bytes locked: more than the windows and rings");
 
     // Every datagram on the wire, in order, byte for byte.
