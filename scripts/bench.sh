@@ -8,16 +8,16 @@
 #   --only PARTS  a comma-separated subset of:
 #                   udp      UDP file send, 11 methods side by side, on the e1000, the
 #                            e1000e, the igb (1 queue) and the igb with 2 queues on
-#                            2 vCPUs (scripts/bench-udp.sh; ~4 min each)
+#                            2 vCPUs (scripts/bench-udp.sh; 9 min for the four, measured)
 #                   tcp      HTTP fetches from zcnic serve, the kernel's sendfile and
 #                            its MSG_ZEROCOPY server, on the e1000, the e1000e, the igb
-#                            and the igb with 2 queues (scripts/bench-tcp.sh; ~3 min each)
+#                            and the igb with 2 queues (scripts/bench-tcp.sh; ~3 min each, measured)
 #                   curves   cost against file size (1 MiB .. 2 GiB), batch and window
-#                            (scripts/bench-curves.sh; ~30 min)
+#                            (scripts/bench-curves.sh; 38 min measured, in two runs)
 #                   profile  QEMU profiled on the host with perf while zcnic and the
-#                            kernel send (scripts/bench-profile.sh; ~3 min)
-#                 default: all of them, about 75 minutes on a 2-core host
-#   --quick       1 repetition, smaller files, fewer curve points: ~25 minutes
+#                            kernel send (scripts/bench-profile.sh; 3 min, measured)
+#                 default: all of them, about an hour on a 2-core host (62 min, the parts added up)
+#   --quick       1 repetition, smaller files, fewer curve points (not timed as a whole; the quick curves alone took 3 min)
 #   --reps N      repetitions of each timed run in the udp and tcp parts (default 3)
 #   --out DIR     default results/<date>
 #
